@@ -1,0 +1,139 @@
+use break_glass_core::config::{self, ConfigError, Env, SecretSource};
+use break_glass_core::domain::{AccessDuration, InstanceArn, PermissionSetArn};
+use break_glass_core::policy::Policy;
+
+/// access-requested's configuration, read once at cold start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub state_machine_arn: String,
+    pub policy: Policy,
+    pub signing_secret: SecretSource,
+}
+
+impl Config {
+    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        let state_machine_arn = config::required(env, "STATE_MACHINE_ARN")?;
+        if !state_machine_arn.contains(":stateMachine:") {
+            return Err(ConfigError::Invalid {
+                var: "STATE_MACHINE_ARN",
+                reason: "expected a state machine ARN (arn:aws:states:…:stateMachine:…)".into(),
+            });
+        }
+        let instance: InstanceArn = config::required_parsed(env, "SSO_INSTANCE_ARN")?;
+        let accounts = config::required_list(env, "ALLOWED_ACCOUNT_IDS")?;
+        let permission_sets = config::required_list::<PermissionSetArn>(env, "ALLOWED_PERMISSION_SET_ARNS")?;
+        if let Some(foreign) = permission_sets.iter().find(|ps| !ps.belongs_to(&instance)) {
+            return Err(ConfigError::Invalid {
+                var: "ALLOWED_PERMISSION_SET_ARNS",
+                reason: format!(
+                    "{foreign} is not in SSO_INSTANCE_ARN's instance {}",
+                    instance.instance_id()
+                ),
+            });
+        }
+        let users = config::list(env, "ALLOWED_SLACK_USER_IDS")?.filter(|u| !u.is_empty());
+        let minutes = |var: &'static str, default: u64| -> Result<AccessDuration, ConfigError> {
+            let value = config::parsed::<u64>(env, var)?.unwrap_or(default);
+            AccessDuration::from_minutes(value).map_err(|e| ConfigError::Invalid {
+                var,
+                reason: e.to_string(),
+            })
+        };
+        let default_duration = minutes("DEFAULT_DURATION_MINUTES", 60)?;
+        let max_duration = minutes("MAX_DURATION_MINUTES", 240)?;
+        if default_duration > max_duration {
+            return Err(ConfigError::Invalid {
+                var: "DEFAULT_DURATION_MINUTES",
+                reason: format!("{default_duration} is longer than MAX_DURATION_MINUTES ({max_duration})"),
+            });
+        }
+        Ok(Self {
+            state_machine_arn,
+            policy: Policy {
+                instance,
+                accounts,
+                permission_sets,
+                users,
+                default_duration,
+                max_duration,
+            },
+            signing_secret: config::secret(env, "SLACK_SIGNING_SECRET_ARN", "SLACK_SIGNING_SECRET")?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use break_glass_core::config::map_env;
+
+    const BASE: [(&str, &str); 5] = [
+        (
+            "STATE_MACHINE_ARN",
+            "arn:aws:states:eu-west-1:123456789012:stateMachine:break-glass",
+        ),
+        ("SSO_INSTANCE_ARN", "arn:aws:sso:::instance/ssoins-12345"),
+        ("ALLOWED_ACCOUNT_IDS", "123456789012,210987654321"),
+        (
+            "ALLOWED_PERMISSION_SET_ARNS",
+            "arn:aws:sso:::permissionSet/ssoins-12345/ps-12345",
+        ),
+        ("SLACK_SIGNING_SECRET", "s3cr3t"),
+    ];
+
+    fn with(extra: &[(&'static str, &'static str)], without: &str) -> Result<Config, ConfigError> {
+        let mut pairs: Vec<(&str, &str)> = BASE.iter().copied().filter(|(k, _)| *k != without).collect();
+        pairs.extend_from_slice(extra);
+        let map: std::collections::HashMap<String, String> =
+            pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        Config::from_env(&move |k: &str| map.get(k).cloned())
+    }
+
+    #[test]
+    fn a_complete_environment_gives_defaults_of_one_and_four_hours() {
+        let config = Config::from_env(&map_env(BASE)).unwrap();
+        assert_eq!(config.policy.default_duration.minutes(), 60);
+        assert_eq!(config.policy.max_duration.minutes(), 240);
+        assert_eq!(config.policy.accounts.len(), 2);
+        assert_eq!(config.policy.users, None);
+    }
+
+    #[test]
+    fn every_missing_variable_is_named() {
+        for (var, _) in BASE {
+            let err = with(&[], var).unwrap_err().to_string();
+            let expected = if var == "SLACK_SIGNING_SECRET" {
+                "SLACK_SIGNING_SECRET_ARN or SLACK_SIGNING_SECRET"
+            } else {
+                var
+            };
+            assert!(err.contains(expected), "{var}: {err}");
+        }
+    }
+
+    #[test]
+    fn invalid_values_are_named() {
+        for (extra, var) in [
+            (("DEFAULT_DURATION_MINUTES", "300"), "DEFAULT_DURATION_MINUTES"),
+            (("MAX_DURATION_MINUTES", "10000"), "MAX_DURATION_MINUTES"),
+            (("MAX_DURATION_MINUTES", "four"), "MAX_DURATION_MINUTES"),
+            (
+                ("ALLOWED_SLACK_USER_IDS", "U1,not valid"),
+                "ALLOWED_SLACK_USER_IDS",
+            ),
+        ] {
+            let err = with(&[extra], "").unwrap_err().to_string();
+            assert!(err.contains(var), "{err}");
+        }
+        let err = with(
+            &[(
+                "ALLOWED_PERMISSION_SET_ARNS",
+                "arn:aws:sso:::permissionSet/ssoins-other/ps-1",
+            )],
+            "ALLOWED_PERMISSION_SET_ARNS",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("ALLOWED_PERMISSION_SET_ARNS"), "{err}");
+    }
+}

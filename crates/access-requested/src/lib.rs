@@ -1,0 +1,283 @@
+//! access-requested: the Slack interactivity endpoint.
+//!
+//! Verify, parse, authorise, start exactly one execution, answer Slack. The
+//! handler never fails as a Lambda: every outcome, including refusals, is an
+//! HTTP answer Slack can show, and nothing is started unless every check
+//! passed.
+
+mod config;
+
+use std::time::Duration;
+
+use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
+use aws_lambda_events::encodings::Body;
+use aws_lambda_events::http::{HeaderMap, HeaderValue, header::CONTENT_TYPE};
+use base64::Engine as _;
+use break_glass_core::clock::Clock;
+use break_glass_core::contract::{AccessRequest, Execution};
+use break_glass_core::policy::PolicyViolation;
+use break_glass_core::ports::{ExecutionStatus, Executions, PortError, PortErrorKind, Slack, StartOutcome};
+use break_glass_core::slack::payload::PayloadShape;
+use break_glass_core::slack::signature::{SIGNATURE_HEADER, TIMESTAMP_HEADER, find_header};
+use break_glass_core::slack::{
+    BreakGlassClick, Interaction, PayloadError, SignatureError, SigningSecret, message, parse_interaction,
+    verify_request,
+};
+pub use config::Config;
+
+/// How many grants one message can have started for one person before we
+/// stop looking for a free execution name (each is one short-lived grant).
+const MAX_GENERATIONS: u32 = 50;
+
+/// Everything the handler needs, built once per cold start.
+#[derive(Debug)]
+pub struct Deps<'a> {
+    pub config: &'a Config,
+    pub secret: &'a SigningSecret,
+    pub executions: &'a dyn Executions,
+    pub slack: &'a dyn Slack,
+    pub clock: &'a dyn Clock,
+}
+
+/// What happened to a request; each maps to one HTTP answer.
+#[derive(Debug)]
+pub enum Outcome {
+    BadEncoding,
+    Unauthorized(SignatureError),
+    Malformed(PayloadError),
+    Ignored(String),
+    Refused(Box<BreakGlassClick>, PolicyViolation),
+    /// Every check passed and we asked Step Functions.
+    Attempted {
+        shape: PayloadShape,
+        request: Box<AccessRequest>,
+        result: StartResult,
+    },
+}
+
+#[derive(Debug)]
+pub enum StartResult {
+    Started {
+        execution_name: String,
+    },
+    /// A repeat click: this request's execution is already running.
+    AlreadyRunning {
+        execution_name: String,
+    },
+    Failed(PortError),
+}
+
+/// The Lambda entry point: an API Gateway HTTP API (or function URL) v2 event.
+pub async fn handle(event: ApiGatewayV2httpRequest, deps: &Deps<'_>) -> ApiGatewayV2httpResponse {
+    let headers: Vec<(&str, &[u8])> = event
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_bytes()))
+        .collect();
+    let raw = event.body.as_deref().unwrap_or_default();
+    let outcome = if event.is_base64_encoded {
+        match base64::engine::general_purpose::STANDARD.decode(raw) {
+            Ok(body) => decide(&headers, &body, deps).await,
+            Err(_) => Outcome::BadEncoding,
+        }
+    } else {
+        decide(&headers, raw.as_bytes(), deps).await
+    };
+    log(&outcome);
+    respond(&outcome, deps).await
+}
+
+/// Verify, parse, authorise, start: in that order, stopping at the first no.
+pub async fn decide(headers: &[(&str, &[u8])], body: &[u8], deps: &Deps<'_>) -> Outcome {
+    let timestamp = find_header(headers.iter().copied(), TIMESTAMP_HEADER);
+    let signature = find_header(headers.iter().copied(), SIGNATURE_HEADER);
+    if let Err(err) = verify_request(deps.secret, timestamp, signature, body, deps.clock.now()) {
+        return Outcome::Unauthorized(err);
+    }
+    let click = match parse_interaction(body) {
+        Ok(Interaction::BreakGlass(click)) => click,
+        Ok(Interaction::Ignored { reason }) => return Outcome::Ignored(reason),
+        Err(err) => return Outcome::Malformed(err),
+    };
+    let duration = match deps.config.policy.authorise(&click) {
+        Ok(duration) => duration,
+        Err(violation) => return Outcome::Refused(click, violation),
+    };
+    let request = AccessRequest::from_click(&click, duration, deps.clock.now());
+    let result = start(&request, deps.executions).await;
+    Outcome::Attempted {
+        shape: click.shape,
+        request: Box::new(request),
+        result,
+    }
+}
+
+/// Starts the request's execution under the first name that is free or
+/// still running: a running one means this click is a repeat.
+async fn start(request: &AccessRequest, executions: &dyn Executions) -> StartResult {
+    let input = match serde_json::to_string(&Execution::new(request.clone())) {
+        Ok(input) => input,
+        Err(e) => {
+            return StartResult::Failed(PortError::new(
+                PortErrorKind::Invalid,
+                "states",
+                "StartExecution",
+                e.to_string(),
+            ));
+        }
+    };
+    for generation in 1..=MAX_GENERATIONS {
+        let execution_name = request.execution_name(generation);
+        match executions.start(&execution_name, &input).await {
+            Ok(StartOutcome::Started { .. }) => return StartResult::Started { execution_name },
+            Ok(StartOutcome::AlreadyExists) => match executions.status(&execution_name).await {
+                Ok(Some(ExecutionStatus::Ended(_))) => continue,
+                // Running, or not yet visible: either way this click repeats it.
+                Ok(Some(ExecutionStatus::Running) | None) => {
+                    return StartResult::AlreadyRunning { execution_name };
+                }
+                Err(error) => return StartResult::Failed(error),
+            },
+            Err(error) => return StartResult::Failed(error),
+        }
+    }
+    StartResult::Failed(PortError::new(
+        PortErrorKind::Other,
+        "states",
+        "StartExecution",
+        format!("{MAX_GENERATIONS} grants already came from this message; post a new one"),
+    ))
+}
+
+fn describe(request: &AccessRequest) -> String {
+    format!(
+        "{} as {}, for {}",
+        request.account_id,
+        request.permission_set_arn.permission_set_id(),
+        request.duration_seconds
+    )
+}
+
+/// The clicker-facing words for an outcome, when there are any.
+pub fn ephemeral_text(outcome: &Outcome) -> Option<String> {
+    match outcome {
+        Outcome::Refused(_, violation) => Some(format!(
+            ":no_entry: Break glass refused: {violation}. Nothing was granted."
+        )),
+        Outcome::Attempted { request, result, .. } => Some(match result {
+            StartResult::Started { .. } => format!(
+                ":rotating_light: Breaking glass: {}. Updates follow in this message's thread.",
+                describe(request)
+            ),
+            StartResult::AlreadyRunning { .. } => format!(
+                "Break glass for {} is already in progress from an earlier click; nothing new was started.",
+                describe(request)
+            ),
+            StartResult::Failed(_) => {
+                ":warning: Break glass could not be started (Step Functions did not accept it). \
+                 Nothing was granted. Try again in a moment; if it keeps failing, tell the platform team."
+                    .to_string()
+            }
+        }),
+        _ => None,
+    }
+}
+
+async fn respond(outcome: &Outcome, deps: &Deps<'_>) -> ApiGatewayV2httpResponse {
+    match outcome {
+        Outcome::BadEncoding => text(400, "request body is not valid base64"),
+        Outcome::Unauthorized(err) => text(401, &format!("request refused: {err}")),
+        Outcome::Malformed(err) => text(400, &format!("malformed interaction: {err}")),
+        Outcome::Ignored(_) => text(200, ""),
+        Outcome::Refused(..) | Outcome::Attempted { .. } => {
+            let words = ephemeral_text(outcome).unwrap_or_default();
+            // Block Kit ignores the body of our HTTP answer: its clicker is
+            // told through response_url. Legacy attachments read the body, so
+            // posting to response_url as well would say everything twice.
+            if let Some(url) = block_kit_response_url(outcome) {
+                let reply = deps.slack.respond_ephemeral(url, &words);
+                match tokio::time::timeout(Duration::from_millis(1500), reply).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(error)) => tracing::warn!(%error, "could not answer through response_url"),
+                    Err(_) => tracing::warn!("response_url answer timed out"),
+                }
+            }
+            json(200, &message::ephemeral(&words))
+        }
+    }
+}
+
+fn block_kit_response_url(outcome: &Outcome) -> Option<&str> {
+    match outcome {
+        Outcome::Refused(click, _) if click.shape == PayloadShape::BlockActions => Some(&click.response_url),
+        Outcome::Attempted {
+            shape: PayloadShape::BlockActions,
+            request,
+            ..
+        } => Some(&request.slack.response_url),
+        _ => None,
+    }
+}
+
+fn log(outcome: &Outcome) {
+    match outcome {
+        Outcome::BadEncoding => tracing::warn!(outcome = "bad_encoding", "refused: body is not valid base64"),
+        Outcome::Unauthorized(err) => {
+            tracing::warn!(outcome = "unauthorized", reason = %err, "refused: Slack signature check failed");
+        }
+        Outcome::Malformed(err) => {
+            tracing::warn!(outcome = "malformed", reason = %err, "refused: malformed payload")
+        }
+        Outcome::Ignored(reason) => tracing::info!(outcome = "ignored", %reason, "not a break glass click"),
+        Outcome::Refused(click, violation) => tracing::warn!(
+            outcome = "refused",
+            reason = %violation,
+            slack_user = %click.user_id,
+            account = %click.account_id,
+            permission_set = %click.permission_set_arn,
+            "refused by policy"
+        ),
+        Outcome::Attempted { request, result, .. } => match result {
+            StartResult::Started { execution_name } => tracing::info!(
+                outcome = "started",
+                execution = %execution_name,
+                slack_user = %request.requester.slack_user_id,
+                account = %request.account_id,
+                permission_set = %request.permission_set_arn,
+                duration_seconds = request.duration_seconds.seconds(),
+                "break glass started"
+            ),
+            StartResult::AlreadyRunning { execution_name } => tracing::info!(
+                outcome = "already_running",
+                execution = %execution_name,
+                slack_user = %request.requester.slack_user_id,
+                "repeat click; execution already running"
+            ),
+            StartResult::Failed(error) => tracing::error!(
+                outcome = "start_failed",
+                %error,
+                slack_user = %request.requester.slack_user_id,
+                account = %request.account_id,
+                "could not start the execution"
+            ),
+        },
+    }
+}
+
+fn text(status: i64, body: &str) -> ApiGatewayV2httpResponse {
+    response(status, "text/plain; charset=utf-8", body.to_string())
+}
+
+fn json(status: i64, body: &serde_json::Value) -> ApiGatewayV2httpResponse {
+    response(status, "application/json", body.to_string())
+}
+
+fn response(status: i64, content_type: &'static str, body: String) -> ApiGatewayV2httpResponse {
+    let mut headers = HeaderMap::new();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    let mut response = ApiGatewayV2httpResponse::default();
+    response.status_code = status;
+    response.headers = headers;
+    response.body = Some(Body::Text(body));
+    response
+}

@@ -1,0 +1,213 @@
+//! Helpers every function's `Config::from_env` is built from: read a
+//! variable, parse it, and on failure name the variable and what was wrong.
+//! They take a lookup function instead of reading the process environment,
+//! so tests pass a map.
+
+use std::collections::BTreeSet;
+use std::fmt::Display;
+use std::str::FromStr;
+
+use thiserror::Error;
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ConfigError {
+    #[error("environment variable {0} is required but not set")]
+    Missing(&'static str),
+    #[error("environment variable {var} is invalid: {reason}")]
+    Invalid { var: &'static str, reason: String },
+    #[error("set one of {0} or {1}")]
+    OneOf(&'static str, &'static str),
+}
+
+/// Where configuration comes from: `|name| std::env::var(name).ok()` in a
+/// Lambda, a map in tests.
+pub trait Env {
+    fn get(&self, name: &str) -> Option<String>;
+}
+
+impl<F: Fn(&str) -> Option<String>> Env for F {
+    fn get(&self, name: &str) -> Option<String> {
+        self(name)
+    }
+}
+
+/// The process environment.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn get(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+/// An empty value counts as unset: Terraform and shells produce them easily.
+pub fn optional(env: &dyn Env, var: &'static str) -> Option<String> {
+    env.get(var)
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+pub fn required(env: &dyn Env, var: &'static str) -> Result<String, ConfigError> {
+    optional(env, var).ok_or(ConfigError::Missing(var))
+}
+
+pub fn parsed<T>(env: &dyn Env, var: &'static str) -> Result<Option<T>, ConfigError>
+where
+    T: FromStr,
+    T::Err: Display,
+{
+    optional(env, var)
+        .map(|v| {
+            v.parse().map_err(|e: T::Err| ConfigError::Invalid {
+                var,
+                reason: e.to_string(),
+            })
+        })
+        .transpose()
+}
+
+pub fn required_parsed<T>(env: &dyn Env, var: &'static str) -> Result<T, ConfigError>
+where
+    T: FromStr,
+    T::Err: Display,
+{
+    parsed(env, var)?.ok_or(ConfigError::Missing(var))
+}
+
+/// A comma-separated list; blanks between commas are ignored.
+pub fn list<T>(env: &dyn Env, var: &'static str) -> Result<Option<BTreeSet<T>>, ConfigError>
+where
+    T: FromStr + Ord,
+    T::Err: Display,
+{
+    let Some(raw) = optional(env, var) else {
+        return Ok(None);
+    };
+    raw.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|item| {
+            item.parse().map_err(|e: T::Err| ConfigError::Invalid {
+                var,
+                reason: e.to_string(),
+            })
+        })
+        .collect::<Result<BTreeSet<T>, _>>()
+        .map(Some)
+}
+
+pub fn required_list<T>(env: &dyn Env, var: &'static str) -> Result<BTreeSet<T>, ConfigError>
+where
+    T: FromStr + Ord,
+    T::Err: Display,
+{
+    match list(env, var)? {
+        Some(items) if !items.is_empty() => Ok(items),
+        _ => Err(ConfigError::Missing(var)),
+    }
+}
+
+/// A secret given either by Secrets Manager ARN (deployed) or in plain text
+/// (local runs, tests). Its `Debug` never shows a plain value.
+#[derive(Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    SecretsManager { arn: String },
+    Plain(String),
+}
+
+impl std::fmt::Debug for SecretSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::SecretsManager { arn } => f.debug_struct("SecretsManager").field("arn", arn).finish(),
+            Self::Plain(_) => f.write_str("Plain(<redacted>)"),
+        }
+    }
+}
+
+/// The ARN variable wins: a deployed function should never fall back to a
+/// plain value someone left in its environment.
+pub fn secret(
+    env: &dyn Env,
+    arn_var: &'static str,
+    plain_var: &'static str,
+) -> Result<SecretSource, ConfigError> {
+    if let Some(arn) = optional(env, arn_var) {
+        if !arn.starts_with("arn:") || !arn.contains(":secretsmanager:") {
+            return Err(ConfigError::Invalid {
+                var: arn_var,
+                reason: "expected a Secrets Manager secret ARN".into(),
+            });
+        }
+        return Ok(SecretSource::SecretsManager { arn });
+    }
+    optional(env, plain_var)
+        .map(SecretSource::Plain)
+        .ok_or(ConfigError::OneOf(arn_var, plain_var))
+}
+
+/// Builds an [`Env`] from pairs, for tests.
+pub fn map_env<const N: usize>(pairs: [(&str, &str); N]) -> impl Env + use<N> {
+    let map: std::collections::HashMap<String, String> = pairs
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    move |name: &str| map.get(name).cloned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::AccountId;
+
+    #[test]
+    fn errors_name_the_variable() {
+        let env = map_env([("IDS", "123456789012, nope"), ("EMPTY", "  ")]);
+        assert_eq!(
+            required(&env, "NOT_SET").unwrap_err().to_string(),
+            "environment variable NOT_SET is required but not set"
+        );
+        assert_eq!(
+            required(&env, "EMPTY").unwrap_err(),
+            ConfigError::Missing("EMPTY")
+        );
+        let err = required_list::<AccountId>(&env, "IDS").unwrap_err().to_string();
+        assert!(err.starts_with("environment variable IDS is invalid"), "{err}");
+        assert!(err.contains("nope"), "{err}");
+    }
+
+    #[test]
+    fn lists_ignore_blanks_and_need_one_item() {
+        let env = map_env([("IDS", " 123456789012,,210987654321 ,"), ("NONE", ",")]);
+        assert_eq!(required_list::<AccountId>(&env, "IDS").unwrap().len(), 2);
+        assert_eq!(
+            required_list::<AccountId>(&env, "NONE").unwrap_err(),
+            ConfigError::Missing("NONE")
+        );
+    }
+
+    #[test]
+    fn secrets_prefer_the_arn_and_never_print_plain_values() {
+        let env = map_env([
+            ("S_ARN", "arn:aws:secretsmanager:eu-west-1:1:secret:x"),
+            ("S", "shh"),
+        ]);
+        assert!(matches!(
+            secret(&env, "S_ARN", "S"),
+            Ok(SecretSource::SecretsManager { .. })
+        ));
+        let env = map_env([("S", "shh")]);
+        let s = secret(&env, "S_ARN", "S").unwrap();
+        assert!(!format!("{s:?}").contains("shh"));
+        let env = map_env([]);
+        assert_eq!(
+            secret(&env, "S_ARN", "S").unwrap_err(),
+            ConfigError::OneOf("S_ARN", "S")
+        );
+        let env = map_env([("S_ARN", "plain-text")]);
+        assert!(matches!(
+            secret(&env, "S_ARN", "S"),
+            Err(ConfigError::Invalid { var: "S_ARN", .. })
+        ));
+    }
+}

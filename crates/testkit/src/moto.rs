@@ -1,0 +1,103 @@
+//! The moto server, as started by `scripts/with-moto` (which exports
+//! `MOTO_ENDPOINT`), and helpers to seed it.
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_sfn::config::Credentials;
+
+pub const ENV: &str = "MOTO_ENDPOINT";
+
+/// The moto server's URL. Tests that need it fail loudly without it rather
+/// than pass by skipping.
+pub fn endpoint() -> String {
+    std::env::var(ENV).unwrap_or_else(|_| {
+        panic!("{ENV} is not set: run the tests with scripts/test, which starts the moto server")
+    })
+}
+
+/// SDK configuration pointing every client at moto.
+pub async fn sdk() -> SdkConfig {
+    sdk_at(&endpoint()).await
+}
+
+pub async fn sdk_at(endpoint: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(credentials())
+        .load()
+        .await
+}
+
+/// Fixed test credentials: moto accepts any.
+pub fn credentials() -> Credentials {
+    Credentials::new("testing", "testing", None, None, "moto")
+}
+
+/// A state machine for this test alone. moto does not run executions unless
+/// told to, so they stay `RUNNING`, which is what the tests want to observe.
+pub async fn state_machine(sdk: &SdkConfig, name: &str) -> String {
+    let client = aws_sdk_sfn::Client::new(sdk);
+    let definition = r#"{"StartAt":"Hold","States":{"Hold":{"Type":"Wait","Seconds":3600,"End":true}}}"#;
+    client
+        .create_state_machine()
+        .name(name)
+        .definition(definition)
+        .role_arn("arn:aws:iam::123456789012:role/break-glass-states")
+        .send()
+        .await
+        .unwrap()
+        .state_machine_arn
+}
+
+/// Every execution of a state machine: (name, status, input).
+pub async fn executions(sdk: &SdkConfig, state_machine_arn: &str) -> Vec<(String, String, String)> {
+    let client = aws_sdk_sfn::Client::new(sdk);
+    let listed = client
+        .list_executions()
+        .state_machine_arn(state_machine_arn)
+        .send()
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    for e in listed.executions {
+        let d = client
+            .describe_execution()
+            .execution_arn(&e.execution_arn)
+            .send()
+            .await
+            .unwrap();
+        out.push((e.name, d.status.as_str().to_string(), d.input.unwrap_or_default()));
+    }
+    out.sort();
+    out
+}
+
+/// Ends an execution, as the state machine would on finishing.
+pub async fn stop_execution(sdk: &SdkConfig, state_machine_arn: &str, name: &str) {
+    let arn = format!(
+        "{}:{name}",
+        state_machine_arn.replacen(":stateMachine:", ":execution:", 1)
+    );
+    aws_sdk_sfn::Client::new(sdk)
+        .stop_execution()
+        .execution_arn(arn)
+        .send()
+        .await
+        .unwrap();
+}
+
+/// A unique suffix for resource names, so tests sharing one moto server
+/// never see each other's state.
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    format!(
+        "{prefix}-{}-{nanos:x}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )
+}

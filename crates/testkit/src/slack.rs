@@ -1,0 +1,182 @@
+//! A Slack Web API stand-in speaking Slack's documented shapes: `users.info`,
+//! `chat.postMessage` (bearer token checked, `ok`/`error` envelopes) and the
+//! `response_url` of interactions. It records what it was sent.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+/// A `chat.postMessage` as received.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Post {
+    pub channel: String,
+    pub thread_ts: Option<String>,
+    pub text: String,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    token: String,
+    /// user id -> e-mail on the profile (None: a profile without e-mail).
+    users: HashMap<String, Option<String>>,
+    posts: Vec<Post>,
+    responses: Vec<Value>,
+    /// When set, chat.postMessage answers `{"ok": false, "error": this}`.
+    post_error: Option<String>,
+    next_ts: u64,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Shared(Arc<Mutex<Inner>>);
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SlackStandIn {
+    base: String,
+    shared: Shared,
+}
+
+impl SlackStandIn {
+    /// Starts on 127.0.0.1, a free port; accepts `token` as the bot token.
+    pub async fn start(token: &str) -> Self {
+        Self::start_on("127.0.0.1:0", token).await
+    }
+
+    pub async fn start_on(addr: &str, token: &str) -> Self {
+        let shared = Shared::default();
+        shared.lock().token = token.to_string();
+        shared.lock().next_ts = 1_800_000_000;
+        let app = Router::new()
+            .route("/api/users.info", get(users_info).post(users_info))
+            .route("/api/chat.postMessage", post(post_message))
+            .route("/actions/{*rest}", post(response_url))
+            .route("/_standin/messages", get(dump))
+            .with_state(shared.clone());
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self { base, shared }
+    }
+
+    /// What `SLACK_API_URL` should be.
+    pub fn api_url(&self) -> String {
+        format!("{}/api", self.base)
+    }
+
+    /// A response_url for an interaction, served by this stand-in.
+    pub fn response_url(&self, id: &str) -> String {
+        format!("{}/actions/T0001/{id}/Zp4hQ2", self.base)
+    }
+
+    pub fn add_user(&self, id: &str, email: Option<&str>) {
+        self.shared
+            .lock()
+            .users
+            .insert(id.to_string(), email.map(str::to_string));
+    }
+
+    pub fn fail_posts_with(&self, error: Option<&str>) {
+        self.shared.lock().post_error = error.map(str::to_string);
+    }
+
+    pub fn posts(&self) -> Vec<Post> {
+        self.shared.lock().posts.clone()
+    }
+
+    /// Bodies posted to response URLs.
+    pub fn responses(&self) -> Vec<Value> {
+        self.shared.lock().responses.clone()
+    }
+}
+
+/// Slack's answer to a missing or wrong bot token, if it is one.
+fn auth_error(shared: &Shared, headers: &HeaderMap) -> Option<Response> {
+    let expected = format!("Bearer {}", shared.lock().token);
+    let error = match headers.get("authorization").and_then(|v| v.to_str().ok()) {
+        None => "not_authed",
+        Some(v) if v != expected => "invalid_auth",
+        Some(_) => return None,
+    };
+    Some(Json(json!({"ok": false, "error": error})).into_response())
+}
+
+async fn users_info(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    if let Some(denied) = auth_error(&shared, &headers) {
+        return denied;
+    }
+    let Some(user) = query.get("user") else {
+        return Json(json!({"ok": false, "error": "user_not_found"})).into_response();
+    };
+    let found = shared.lock().users.get(user).cloned();
+    match found {
+        None => Json(json!({"ok": false, "error": "user_not_found"})).into_response(),
+        Some(email) => {
+            let mut profile = json!({"real_name": user, "display_name": user});
+            if let Some(email) = email {
+                profile["email"] = json!(email);
+            }
+            Json(
+                json!({"ok": true, "user": {"id": user, "name": user, "deleted": false, "profile": profile}}),
+            )
+            .into_response()
+        }
+    }
+}
+
+async fn post_message(State(shared): State<Shared>, headers: HeaderMap, body: String) -> Response {
+    if let Some(denied) = auth_error(&shared, &headers) {
+        return denied;
+    }
+    let Ok(body) = serde_json::from_str::<Value>(&body) else {
+        return Json(json!({"ok": false, "error": "invalid_json"})).into_response();
+    };
+    let mut inner = shared.lock();
+    if let Some(error) = inner.post_error.clone() {
+        return Json(json!({"ok": false, "error": error})).into_response();
+    }
+    let (Some(channel), Some(text)) = (body["channel"].as_str(), body["text"].as_str()) else {
+        return Json(json!({"ok": false, "error": "no_text"})).into_response();
+    };
+    inner.next_ts += 1;
+    let ts = format!("{}.000100", inner.next_ts);
+    inner.posts.push(Post {
+        channel: channel.to_string(),
+        thread_ts: body["thread_ts"].as_str().map(str::to_string),
+        text: text.to_string(),
+    });
+    Json(json!({"ok": true, "channel": channel, "ts": ts, "message": {"type": "message", "text": text, "ts": ts}}))
+        .into_response()
+}
+
+async fn response_url(State(shared): State<Shared>, body: String) -> Response {
+    match serde_json::from_str::<Value>(&body) {
+        Ok(value) => {
+            shared.lock().responses.push(value);
+            (StatusCode::OK, "ok").into_response()
+        }
+        Err(_) => (StatusCode::BAD_REQUEST, "invalid_payload").into_response(),
+    }
+}
+
+async fn dump(State(shared): State<Shared>) -> Response {
+    let inner = shared.lock();
+    Json(json!({"posts": inner.posts, "responses": inner.responses})).into_response()
+}

@@ -1,0 +1,58 @@
+# Shared by the project's scripts: the Python virtualenv and the moto server.
+# shellcheck shell=bash
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VENV="$ROOT/.venv"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# Creates .venv with the pinned moto once; later calls are instant.
+ensure_moto_venv() {
+  local stamp="$VENV/.installed-$(sha256sum "$ROOT/scripts/requirements-moto.txt" | cut -c1-16)"
+  if [[ ! -f "$stamp" ]]; then
+    say "installing moto into $VENV (once)"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/scripts/requirements-moto.txt"
+    touch "$stamp"
+  fi
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# Waits until an HTTP server answers on 127.0.0.1:$1, at most $2 seconds.
+wait_for_port() {
+  local port=$1 deadline=$((SECONDS + ${2:-30}))
+  until curl -fsS -o /dev/null "http://127.0.0.1:$port/moto-api/" 2>/dev/null \
+        || curl -sS -o /dev/null "http://127.0.0.1:$port/" 2>/dev/null; do
+    if ((SECONDS > deadline)); then return 1; fi
+    sleep 0.2
+  done
+}
+
+# Starts moto on a free port; sets MOTO_PID and exports MOTO_ENDPOINT. The
+# caller must arrange stop_moto on EXIT.
+start_moto() {
+  ensure_moto_venv
+  local port
+  port=$(free_port)
+  MOTO_LOG=${MOTO_LOG:-$(mktemp -t moto.XXXXXX.log)}
+  "$VENV/bin/python" "$ROOT/scripts/moto_server.py" "$port" >"$MOTO_LOG" 2>&1 &
+  MOTO_PID=$!
+  if ! wait_for_port "$port" 30; then
+    say "moto did not start; its log:"
+    cat "$MOTO_LOG" >&2
+    return 1
+  fi
+  export MOTO_ENDPOINT="http://127.0.0.1:$port"
+  say "moto server on $MOTO_ENDPOINT (pid $MOTO_PID, log $MOTO_LOG)"
+}
+
+stop_moto() {
+  if [[ -n "${MOTO_PID:-}" ]]; then
+    kill "$MOTO_PID" 2>/dev/null || true
+    wait "$MOTO_PID" 2>/dev/null || true
+    MOTO_PID=
+  fi
+}
