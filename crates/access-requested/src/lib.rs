@@ -115,19 +115,19 @@ pub async fn decide(headers: &[(&str, &[u8])], body: &[u8], deps: &Deps<'_>) -> 
 /// Starts the request's execution under the first name that is free or
 /// still running: a running one means this click is a repeat.
 async fn start(request: &AccessRequest, executions: &dyn Executions) -> StartResult {
-    let input = match serde_json::to_string(&Execution::new(request.clone())) {
-        Ok(input) => input,
-        Err(e) => {
-            return StartResult::Failed(PortError::new(
-                PortErrorKind::Invalid,
-                "states",
-                "StartExecution",
-                e.to_string(),
-            ));
-        }
-    };
     for generation in 1..=MAX_GENERATIONS {
         let execution_name = request.execution_name(generation);
+        let input = match serde_json::to_string(&Execution::new(&execution_name, request.clone())) {
+            Ok(input) => input,
+            Err(e) => {
+                return StartResult::Failed(PortError::new(
+                    PortErrorKind::Invalid,
+                    "states",
+                    "StartExecution",
+                    e.to_string(),
+                ));
+            }
+        };
         match executions.start(&execution_name, &input).await {
             Ok(StartOutcome::Started { .. }) => return StartResult::Started { execution_name },
             Ok(StartOutcome::AlreadyExists) => match executions.status(&execution_name).await {

@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use aws_sdk_sfn::Client;
 use aws_sdk_sfn::types::ExecutionStatus as SfnStatus;
+use break_glass_core::contract::{Execution, Grant};
 use break_glass_core::ports::{
     ExecutionStatus, Executions, PortError, PortErrorKind, RunningExecution, StartOutcome,
 };
@@ -36,6 +37,42 @@ impl StepFunctions {
             self.state_machine_arn
                 .replacen(":stateMachine:", ":execution:", 1)
         )
+    }
+}
+
+impl StepFunctions {
+    /// The grant section an execution's grant step produced, newest first
+    /// through its history; `None` while it has not produced one.
+    async fn granted(&self, execution_arn: &str) -> Result<Option<Grant>, PortError> {
+        let mut pages = self
+            .client
+            .get_execution_history()
+            .execution_arn(execution_arn)
+            .reverse_order(true)
+            .include_execution_data(true)
+            .into_paginator()
+            .items()
+            .send();
+        while let Some(event) = pages.next().await {
+            let event = event.map_err(|e| classify(SERVICE, "GetExecutionHistory", e))?;
+            let output = event
+                .task_succeeded_event_details
+                .and_then(|d| d.output)
+                .or_else(|| event.state_exited_event_details.and_then(|d| d.output))
+                .or_else(|| {
+                    event
+                        .lambda_function_succeeded_event_details
+                        .and_then(|d| d.output)
+                });
+            let grant = output
+                .and_then(|o| serde_json::from_str(&o).ok())
+                .and_then(|v| Execution::from_value(v).ok())
+                .and_then(|e| e.grant);
+            if grant.is_some() {
+                return Ok(grant);
+            }
+        }
+        Ok(None)
     }
 }
 
@@ -108,6 +145,7 @@ impl Executions for StepFunctions {
                 .await;
             match described {
                 Ok(out) if out.status == SfnStatus::Running => running.push(RunningExecution {
+                    grant: self.granted(&item.execution_arn).await?,
                     name: item.name,
                     input: out.input.unwrap_or_default(),
                 }),

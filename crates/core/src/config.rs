@@ -146,6 +146,35 @@ pub fn secret(
         .ok_or(ConfigError::OneOf(arn_var, plain_var))
 }
 
+/// How the functions that post to Slack reach it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlackSettings {
+    pub bot_token: SecretSource,
+    /// `https://slack.com/api` unless pointed at a stand-in.
+    pub api_url: String,
+}
+
+impl SlackSettings {
+    pub const DEFAULT_API_URL: &'static str = "https://slack.com/api";
+
+    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        let api_url = optional(env, "SLACK_API_URL").unwrap_or_else(|| Self::DEFAULT_API_URL.to_string());
+        if !(api_url.starts_with("https://")
+            || api_url.starts_with("http://127.0.0.1")
+            || api_url.starts_with("http://localhost"))
+        {
+            return Err(ConfigError::Invalid {
+                var: "SLACK_API_URL",
+                reason: "must be https (plain http only for a local stand-in)".into(),
+            });
+        }
+        Ok(Self {
+            bot_token: secret(env, "SLACK_BOT_TOKEN_ARN", "SLACK_BOT_TOKEN")?,
+            api_url,
+        })
+    }
+}
+
 /// Builds an [`Env`] from pairs, for tests.
 pub fn map_env<const N: usize>(pairs: [(&str, &str); N]) -> impl Env + use<N> {
     let map: std::collections::HashMap<String, String> = pairs

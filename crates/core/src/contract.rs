@@ -45,6 +45,9 @@ pub fn whole_seconds(t: DateTime<Utc>) -> DateTime<Utc> {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Execution {
     pub version: u32,
+    /// This execution's own name: how a step tells itself apart from other
+    /// executions holding the same access.
+    pub execution_name: String,
     pub request: AccessRequest,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grant: Option<Grant>,
@@ -183,9 +186,10 @@ impl ErrorType for ContractError {
 }
 
 impl Execution {
-    pub fn new(request: AccessRequest) -> Self {
+    pub fn new(execution_name: impl Into<String>, request: AccessRequest) -> Self {
         Self {
             version: CONTRACT_VERSION,
+            execution_name: execution_name.into(),
             request,
             grant: None,
             revoke: None,
@@ -314,11 +318,12 @@ mod tests {
 
     #[test]
     fn the_request_contract_is_stable_json() {
-        let doc = serde_json::to_value(Execution::new(sample_request())).unwrap();
+        let doc = serde_json::to_value(Execution::new("bg-x-g1", sample_request())).unwrap();
         assert_eq!(
             doc,
             json!({
                 "version": 1,
+                "execution_name": "bg-x-g1",
                 "request": {
                     "requester": {"slack_user_id": "U0001", "slack_user_name": "alice", "slack_team_id": "T0001"},
                     "slack": {"channel_id": "C1", "message_ts": "1700000000.000100", "thread_ts": "1700000000.000100",
@@ -332,19 +337,19 @@ mod tests {
         );
         assert_eq!(
             Execution::from_value(doc).unwrap(),
-            Execution::new(sample_request())
+            Execution::new("bg-x-g1", sample_request())
         );
     }
 
     #[test]
     fn unknown_versions_and_missing_sections_are_named() {
-        let mut doc = serde_json::to_value(Execution::new(sample_request())).unwrap();
+        let mut doc = serde_json::to_value(Execution::new("bg-x-g1", sample_request())).unwrap();
         doc["version"] = json!(2);
         assert_eq!(
             Execution::from_value(doc).unwrap_err(),
             ContractError::UnsupportedVersion { found: 2 }
         );
-        let exec = Execution::new(sample_request());
+        let exec = Execution::new("bg-x-g1", sample_request());
         assert_eq!(exec.grant().unwrap_err(), ContractError::MissingSection("grant"));
         assert!(Execution::from_value(json!({"version": 1})).is_err());
     }

@@ -7,6 +7,7 @@
 //! Everything here is deterministic given a [`clock::Clock`], which is what
 //! lets the tests pin time and never sleep.
 
+pub mod access;
 pub mod audit;
 pub mod clock;
 pub mod config;

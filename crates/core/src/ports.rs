@@ -81,10 +81,11 @@ pub enum ExecutionStatus {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunningExecution {
     pub name: String,
-    /// The execution's current view of the contract is not available from
-    /// Step Functions, only its original input: enough to know who holds what
-    /// until when.
+    /// Its original input: who asked for what, for how long.
     pub input: String,
+    /// Its grant section, once its grant step has finished (read from its
+    /// history): whether the access it holds was pre-existing.
+    pub grant: Option<crate::contract::Grant>,
 }
 
 /// This deployment's state machine.

@@ -1,1 +1,34 @@
-fn main() {}
+//! Wiring only: configuration and clients once per cold start, then the runtime.
+
+use break_glass_adapters::executions::StepFunctions;
+use break_glass_adapters::identity_center::SsoAdmin;
+use break_glass_adapters::slack::{BotToken, SlackWebApi};
+use break_glass_adapters::{sdk_config, secrets};
+use break_glass_core::clock::SystemClock;
+use break_glass_core::config::ProcessEnv;
+use lambda_runtime::{LambdaEvent, service_fn};
+use revoke_access::{Config, Deps, handle};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let config = Config::from_env(&ProcessEnv)?;
+    let sdk = sdk_config().await;
+    let token = BotToken::new(secrets::resolve_with(&sdk, &config.slack.bot_token).await?);
+    let identity_center = SsoAdmin::from_sdk(&sdk, config.instance.clone());
+    let executions = StepFunctions::from_sdk(&sdk, &config.state_machine_arn);
+    let slack = SlackWebApi::new(&config.slack.api_url, Some(token));
+    let deps = Deps {
+        config: &config,
+        identity_center: &identity_center,
+        executions: &executions,
+        slack: &slack,
+        clock: &SystemClock,
+    };
+    let deps = &deps;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        handle(event.payload, deps).await
+    }))
+    .await
+}

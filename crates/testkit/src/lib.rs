@@ -6,8 +6,10 @@
 
 #![allow(clippy::unwrap_used)]
 
+pub mod executions;
 pub mod moto;
 pub mod slack;
+pub mod sso_mocks;
 
 /// Signs a Slack request body the way Slack does, for `now`: the headers to
 /// send with it.

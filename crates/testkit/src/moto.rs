@@ -101,3 +101,87 @@ pub fn unique(prefix: &str) -> String {
         N.fetch_add(1, Ordering::SeqCst)
     )
 }
+
+/// An Identity Center instance of this test's own (moto does not check
+/// instance ARNs), an identity store, and one permission set in it.
+#[derive(Debug, Clone)]
+pub struct IdentityCenterFixture {
+    pub instance_arn: String,
+    pub identity_store_id: String,
+    pub permission_set_arn: String,
+}
+
+pub async fn identity_center(
+    sdk: &SdkConfig,
+    permission_set_name: &str,
+    session: &str,
+) -> IdentityCenterFixture {
+    let id = unique("i").replace('-', "");
+    let instance_arn = format!("arn:aws:sso:::instance/ssoins-{id}");
+    let permission_set_arn = aws_sdk_ssoadmin::Client::new(sdk)
+        .create_permission_set()
+        .instance_arn(&instance_arn)
+        .name(permission_set_name)
+        .session_duration(session)
+        .send()
+        .await
+        .unwrap()
+        .permission_set
+        .unwrap()
+        .permission_set_arn
+        .unwrap();
+    IdentityCenterFixture {
+        instance_arn,
+        identity_store_id: format!("d-{id}"),
+        permission_set_arn,
+    }
+}
+
+/// An Identity Store user; returns its user id.
+pub async fn create_user(sdk: &SdkConfig, identity_store_id: &str, user_name: &str, email: &str) -> String {
+    use aws_sdk_identitystore::types::{Email, Name};
+    aws_sdk_identitystore::Client::new(sdk)
+        .create_user()
+        .identity_store_id(identity_store_id)
+        .user_name(user_name)
+        .display_name(user_name)
+        .name(Name::builder().given_name("Test").family_name(user_name).build())
+        .emails(Email::builder().value(email).primary(true).r#type("work").build())
+        .send()
+        .await
+        .unwrap()
+        .user_id
+}
+
+/// Assigns directly, as an administrator would: standing access.
+pub async fn assign(sdk: &SdkConfig, fx: &IdentityCenterFixture, account: &str, user_id: &str) {
+    use aws_sdk_ssoadmin::types::{PrincipalType, TargetType};
+    aws_sdk_ssoadmin::Client::new(sdk)
+        .create_account_assignment()
+        .instance_arn(&fx.instance_arn)
+        .target_id(account)
+        .target_type(TargetType::AwsAccount)
+        .permission_set_arn(&fx.permission_set_arn)
+        .principal_type(PrincipalType::User)
+        .principal_id(user_id)
+        .send()
+        .await
+        .unwrap();
+}
+
+/// The user principals assigned the fixture's permission set in `account`.
+pub async fn assigned_users(sdk: &SdkConfig, fx: &IdentityCenterFixture, account: &str) -> Vec<String> {
+    aws_sdk_ssoadmin::Client::new(sdk)
+        .list_account_assignments()
+        .instance_arn(&fx.instance_arn)
+        .account_id(account)
+        .permission_set_arn(&fx.permission_set_arn)
+        .send()
+        .await
+        .unwrap()
+        .account_assignments
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|a| a.principal_id)
+        .collect()
+}

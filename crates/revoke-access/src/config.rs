@@ -1,0 +1,60 @@
+use std::time::Duration;
+
+use break_glass_core::config::{self, ConfigError, Env, SlackSettings};
+use break_glass_core::domain::InstanceArn;
+
+/// revoke-access's configuration, read once at cold start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub instance: InstanceArn,
+    pub state_machine_arn: String,
+    pub slack: SlackSettings,
+    /// How long after the last session could have ended the report waits for
+    /// CloudTrail to deliver (about 5 min on average, 15 min or more happens).
+    pub cloudtrail_delay: Duration,
+}
+
+impl Config {
+    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        let delay_minutes = config::parsed::<u64>(env, "CLOUDTRAIL_DELAY_MINUTES")?.unwrap_or(15);
+        if delay_minutes > 24 * 60 {
+            return Err(ConfigError::Invalid {
+                var: "CLOUDTRAIL_DELAY_MINUTES",
+                reason: "at most 1440 (a day)".into(),
+            });
+        }
+        Ok(Self {
+            instance: config::required_parsed(env, "SSO_INSTANCE_ARN")?,
+            state_machine_arn: config::required(env, "STATE_MACHINE_ARN")?,
+            slack: SlackSettings::from_env(env)?,
+            cloudtrail_delay: Duration::from_secs(delay_minutes * 60),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use break_glass_core::config::map_env;
+
+    #[test]
+    fn the_cloudtrail_delay_defaults_to_15_minutes_and_is_bounded() {
+        let base = [
+            ("SSO_INSTANCE_ARN", "arn:aws:sso:::instance/ssoins-1"),
+            ("STATE_MACHINE_ARN", "arn:aws:states:us-east-1:1:stateMachine:x"),
+            ("SLACK_BOT_TOKEN", "xoxb-1"),
+        ];
+        assert_eq!(
+            Config::from_env(&map_env(base)).unwrap().cloudtrail_delay,
+            Duration::from_secs(900)
+        );
+        let [a, b, c] = base;
+        let err = Config::from_env(&map_env([a, b, c, ("CLOUDTRAIL_DELAY_MINUTES", "soon")])).unwrap_err();
+        assert!(err.to_string().contains("CLOUDTRAIL_DELAY_MINUTES"));
+        let err = Config::from_env(&map_env([a, c])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "environment variable STATE_MACHINE_ARN is required but not set"
+        );
+    }
+}
