@@ -218,11 +218,23 @@ pub struct AuditQuery {
     pub end: DateTime<Utc>,
 }
 
+/// One page of a lookup.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AuditPage {
+    pub events: Vec<AuditEvent>,
+    pub next_token: Option<String>,
+    /// Events the source returned that could not be read.
+    pub unreadable: usize,
+}
+
 /// Where the record of what a user did comes from: CloudTrail `LookupEvents`
-/// today; an organisation trail in CloudWatch Logs is the scale path.
+/// today; an organisation trail in CloudWatch Logs is the scale path. Paging,
+/// pacing and retries are the caller's (see `audit::collect`), so every
+/// source gets them the same way.
 #[async_trait]
 pub trait AuditTrail: Send + Sync + Debug {
-    async fn events(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, PortError>;
+    async fn lookup_page(&self, query: &AuditQuery, next_token: Option<&str>)
+    -> Result<AuditPage, PortError>;
 }
 
 // ----------------------------------------------------------------------- Alerts

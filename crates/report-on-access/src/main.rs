@@ -1,1 +1,34 @@
-fn main() {}
+//! Wiring only: configuration and clients once per cold start, then the runtime.
+
+use break_glass_adapters::audit::CloudTrailLookup;
+use break_glass_adapters::mailer::Ses;
+use break_glass_adapters::slack::{BotToken, SlackWebApi};
+use break_glass_adapters::{sdk_config, secrets};
+use break_glass_core::clock::SystemClock;
+use break_glass_core::config::ProcessEnv;
+use lambda_runtime::{LambdaEvent, service_fn};
+use report_on_access::{Config, Deps, handle};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let config = Config::from_env(&ProcessEnv)?;
+    let sdk = sdk_config().await;
+    let token = BotToken::new(secrets::resolve_with(&sdk, &config.slack.bot_token).await?);
+    let trail = CloudTrailLookup::new(&sdk, config.audit_role_name.clone());
+    let mailer = Ses::from_sdk(&sdk);
+    let slack = SlackWebApi::new(&config.slack.api_url, Some(token));
+    let deps = Deps {
+        config: &config,
+        trail: &trail,
+        mailer: &mailer,
+        slack: &slack,
+        clock: &SystemClock,
+    };
+    let deps = &deps;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        handle(event.payload, deps).await
+    }))
+    .await
+}

@@ -6,6 +6,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+pub mod cloudtrail;
 pub mod executions;
 pub mod moto;
 pub mod slack;

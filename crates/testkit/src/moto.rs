@@ -185,3 +185,25 @@ pub async fn assigned_users(sdk: &SdkConfig, fx: &IdentityCenterFixture, account
         .filter_map(|a| a.principal_id)
         .collect()
 }
+
+/// Lets `address` send mail through moto's SES.
+pub async fn verify_sender(sdk: &SdkConfig, address: &str) {
+    aws_sdk_sesv2::Client::new(sdk)
+        .create_email_identity()
+        .email_identity(address)
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Every message moto's SES has accepted, as its `/moto-api/data.json`
+/// shows them (`source`, `destinations`, `subject`, `body`).
+pub async fn sent_emails(endpoint: &str) -> Vec<serde_json::Value> {
+    let data: serde_json::Value = reqwest::get(format!("{endpoint}/moto-api/data.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    data["ses"]["Message"].as_array().cloned().unwrap_or_default()
+}
