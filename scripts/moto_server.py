@@ -5,10 +5,11 @@ moto 5.2.5 mints permission set ARNs as arn:aws:sso:::instance/ssoins-../ps-..;
 real Identity Center answers arn:aws:sso:::permissionSet/ssoins-../ps-... We
 fix moto rather than loosen the product's validation.
 
-MOTO_PERMISSION_SET_IDS (optional, comma-separated, e.g. "ps-12345") makes the
-first permission sets created take those ids, so the seed README's example
-message (ps-12345) works verbatim against a local stack. moto does not check
-instance ARNs, so callers pick their own (arn:aws:sso:::instance/ssoins-12345).
+MOTO_FIXED_PERMISSION_SETS (optional, comma-separated "ssoins-…=ps-…" pairs)
+makes the first permission set created in that instance take that id, so the
+seed README's example message (ssoins-12345/ps-12345) works verbatim against
+a local stack. moto does not check instance ARNs, so each test picks its own
+instance and never meets the fixed one.
 """
 
 import os
@@ -17,13 +18,18 @@ import sys
 from moto.moto_api._internal import mock_random as random
 from moto.ssoadmin import models as ssoadmin
 
-fixed_ps_ids = [p for p in os.environ.get("MOTO_PERMISSION_SET_IDS", "").split(",") if p]
+fixed = dict(
+    pair.split("=", 1)
+    for pair in os.environ.get("MOTO_FIXED_PERMISSION_SETS", "").split(",")
+    if "=" in pair
+)
 
 
 def generate_id(instance_arn: str) -> str:
     base = instance_arn.replace(":instance/", ":permissionSet/", 1)
-    if fixed_ps_ids:
-        return f"{base}/{fixed_ps_ids.pop(0)}"
+    instance_id = instance_arn.rsplit("/", 1)[-1]
+    if instance_id in fixed:
+        return f"{base}/{fixed.pop(instance_id)}"
     return f"{base}/ps-{random.get_random_string(length=16).lower()}"
 
 

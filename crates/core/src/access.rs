@@ -192,7 +192,10 @@ pub async fn create_assignment(
         identity_center.create_assignment(account, permission_set, user_id)
     })
     .await?;
-    settle(identity_center, clock, started, Change::Create).await
+    settle(clock, started, move |id: String| async move {
+        identity_center.creation_status(&id).await
+    })
+    .await
 }
 
 /// Deletes the assignment and polls until Identity Center says it is done.
@@ -209,32 +212,27 @@ pub async fn delete_assignment(
     })
     .await;
     match started {
-        Ok(started) => settle(identity_center, clock, started, Change::Delete)
-            .await
-            .map(Some),
+        Ok(started) => settle(clock, started, move |id: String| async move {
+            identity_center.deletion_status(&id).await
+        })
+        .await
+        .map(Some),
         Err(e) if e.kind == PortErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-enum Change {
-    Create,
-    Delete,
-}
-
-async fn settle(
-    identity_center: &dyn IdentityCenter,
+/// Polls an asynchronous request (`status` asks Identity Center about it)
+/// until it is no longer `IN_PROGRESS` or the polling budget is spent.
+async fn settle<F, Fut>(
     clock: &dyn Clock,
     started: crate::ports::Provisioning,
-    change: Change,
-) -> Result<Provisioned, PortError> {
-    let status = |id: String| async move {
-        match change {
-            Change::Create => identity_center.creation_status(&id).await,
-            Change::Delete => identity_center.deletion_status(&id).await,
-        }
-    };
+    status: F,
+) -> Result<Provisioned, PortError>
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = Result<crate::ports::Provisioning, PortError>>,
+{
     let request_id = started.request_id.clone();
     let last = match started.status {
         ProvisioningStatus::InProgress => {

@@ -12,6 +12,11 @@ pub struct Config {
     pub recipients: Vec<String>,
     pub cc_requester: bool,
     pub slack: SlackSettings,
+    /// Where failed revokes and incomplete grants are shouted about, besides
+    /// the request's own thread. Both optional; the state machine also ends
+    /// `Failed`, which the CloudWatch alarm watches.
+    pub alert_slack_channel: Option<String>,
+    pub alert_topic_arn: Option<String>,
 }
 
 fn email(var: &'static str, value: &str) -> Result<String, ConfigError> {
@@ -88,6 +93,8 @@ impl Config {
             recipients,
             cc_requester,
             slack: SlackSettings::from_env(env)?,
+            alert_slack_channel: config::optional(env, "ALERT_SLACK_CHANNEL"),
+            alert_topic_arn: config::optional(env, "ALERT_TOPIC_ARN"),
         })
     }
 }

@@ -7,13 +7,14 @@
 //! One channel failing does not stop the other.
 
 mod config;
+mod notify;
 
 use break_glass_core::ErrorType;
 use break_glass_core::access::tell_thread;
 use break_glass_core::audit::{self, ReportContext, Summary};
 use break_glass_core::clock::Clock;
 use break_glass_core::contract::{ContractError, Execution, Report};
-use break_glass_core::ports::{AuditQuery, AuditTrail, Email, Mailer, Slack};
+use break_glass_core::ports::{Alerts, AuditQuery, AuditTrail, Email, Mailer, Slack};
 pub use config::Config;
 use lambda_runtime::Diagnostic;
 use serde_json::Value;
@@ -29,6 +30,8 @@ pub struct Deps<'a> {
     pub trail: &'a dyn AuditTrail,
     pub mailer: &'a dyn Mailer,
     pub slack: &'a dyn Slack,
+    /// SNS, when `ALERT_TOPIC_ARN` is set.
+    pub alerts: Option<&'a dyn Alerts>,
     pub clock: &'a dyn Clock,
 }
 
@@ -58,8 +61,12 @@ impl From<ReportError> for Diagnostic {
     }
 }
 
-/// Takes revoke-access's output, returns it with a `report` section.
+/// Takes revoke-access's output, returns it with a `report` section. With an
+/// `error` (a state machine `Catch`), tells people what failed instead.
 pub async fn handle(input: Value, deps: &Deps<'_>) -> Result<Value, ReportError> {
+    if input.get("error").is_some() {
+        return notify::failure(input, deps).await;
+    }
     let mut execution = Execution::from_value(input)?;
     if execution.report.is_some() {
         return Ok(serde_json::to_value(&execution).unwrap_or_default());

@@ -1,5 +1,6 @@
 //! Wiring only: configuration and clients once per cold start, then the runtime.
 
+use break_glass_adapters::alerts::Sns;
 use break_glass_adapters::audit::CloudTrailLookup;
 use break_glass_adapters::mailer::Ses;
 use break_glass_adapters::slack::{BotToken, SlackWebApi};
@@ -19,11 +20,16 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let trail = CloudTrailLookup::new(&sdk, config.audit_role_name.clone());
     let mailer = Ses::from_sdk(&sdk);
     let slack = SlackWebApi::new(&config.slack.api_url, Some(token));
+    let sns = config
+        .alert_topic_arn
+        .as_ref()
+        .map(|arn| Sns::from_sdk(&sdk, arn));
     let deps = Deps {
         config: &config,
         trail: &trail,
         mailer: &mailer,
         slack: &slack,
+        alerts: sns.as_ref().map(|s| s as _),
         clock: &SystemClock,
     };
     let deps = &deps;

@@ -102,6 +102,8 @@ async fn run(trail: CloudTrailStandIn, break_email: bool) -> Run {
             bot_token: SecretSource::Plain("xoxb-rep".into()),
             api_url: slack.api_url(),
         },
+        alert_slack_channel: None,
+        alert_topic_arn: None,
     };
     let lookup = CloudTrailLookup::new(&cloudtrail_sdk, None);
     let mailer = Ses::from_sdk(&sdk);
@@ -112,6 +114,7 @@ async fn run(trail: CloudTrailStandIn, break_email: bool) -> Run {
         trail: &lookup,
         mailer: &mailer,
         slack: &slack_api,
+        alerts: None,
         clock: &clock,
     };
     let output =

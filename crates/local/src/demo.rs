@@ -1,0 +1,459 @@
+//! The main job on one machine: a signed click on the seed README's message
+//! flows through access-requested, grant, hold, revoke and report, against
+//! moto (Identity Center, Identity Store, SES) and local Slack and CloudTrail
+//! stand-ins, with the story printed as it happens.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use break_glass_adapters::audit::CloudTrailLookup;
+use break_glass_adapters::directory::IdentityStore;
+use break_glass_adapters::identity_center::SsoAdmin;
+use break_glass_adapters::mailer::Ses;
+use break_glass_adapters::slack::{BotToken, SlackWebApi};
+use break_glass_core::clock::{Clock, SystemClock};
+use break_glass_core::domain::{AccountId, PermissionSetArn};
+use break_glass_core::ports::{IdentityCenter, PermissionSetInfo, PortError, PortErrorKind, Provisioning};
+use break_glass_testkit::cloudtrail::{CloudTrailStandIn, session_event};
+use break_glass_testkit::slack::{Post, SlackStandIn};
+use break_glass_testkit::{interaction_body, moto, seed_click, slack_headers};
+use serde_json::Value;
+
+use crate::asl::Definition;
+use crate::runner::{ExecutionView, Functions, LocalStateMachine, PLACEHOLDERS, render};
+use crate::server::{Endpoint, router};
+
+pub const INSTANCE: &str = "arn:aws:sso:::instance/ssoins-12345";
+pub const PERMISSION_SET: &str = "arn:aws:sso:::permissionSet/ssoins-12345/ps-12345";
+pub const ACCOUNT: &str = "123456789012";
+const IDENTITY_STORE: &str = "d-90670demo1";
+const SIGNING_SECRET: &str = "local-demo-signing-secret";
+const BOT_TOKEN: &str = "xoxb-local-demo";
+const SENDER: &str = "break-glass@example.com";
+const ALERT_CHANNEL: &str = "C0ALERTS";
+
+/// Failure drills, for the end-to-end tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Drill {
+    None,
+    /// Identity Center refuses every deletion.
+    RevokeFails,
+    /// The clicker has no e-mail on their Slack profile.
+    UnknownUser,
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub moto_endpoint: String,
+    pub definition: String,
+    pub time_scale: f64,
+    pub listen: String,
+    pub drill: Drill,
+    /// Print the story to stdout.
+    pub narrate: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub click_status: u16,
+    pub click_answer: String,
+    pub execution: ExecutionView,
+    pub thread: Vec<Post>,
+    pub alerts: Vec<Post>,
+    pub assigned_while_holding: bool,
+    pub assigned_after: bool,
+    pub emails: Vec<Value>,
+    pub wall: Duration,
+    pub slack_user: String,
+    pub url: String,
+}
+
+/// Identity Center whose deletions are always refused.
+#[derive(Debug)]
+struct RefusingDeletes(Arc<dyn IdentityCenter>);
+
+#[async_trait]
+impl IdentityCenter for RefusingDeletes {
+    async fn assigned_users(&self, a: &AccountId, p: &PermissionSetArn) -> Result<Vec<String>, PortError> {
+        self.0.assigned_users(a, p).await
+    }
+    async fn create_assignment(
+        &self,
+        a: &AccountId,
+        p: &PermissionSetArn,
+        u: &str,
+    ) -> Result<Provisioning, PortError> {
+        self.0.create_assignment(a, p, u).await
+    }
+    async fn creation_status(&self, id: &str) -> Result<Provisioning, PortError> {
+        self.0.creation_status(id).await
+    }
+    async fn delete_assignment(
+        &self,
+        _: &AccountId,
+        _: &PermissionSetArn,
+        _: &str,
+    ) -> Result<Provisioning, PortError> {
+        Err(PortError::new(
+            PortErrorKind::AccessDenied,
+            "sso",
+            "DeleteAccountAssignment",
+            "AccessDeniedException: drill",
+        ))
+    }
+    async fn deletion_status(&self, id: &str) -> Result<Provisioning, PortError> {
+        self.0.deletion_status(id).await
+    }
+    async fn permission_set(&self, p: &PermissionSetArn) -> Result<PermissionSetInfo, PortError> {
+        self.0.permission_set(p).await
+    }
+}
+
+fn say(on: bool, text: impl AsRef<str>) {
+    if on {
+        println!("{}", text.as_ref());
+    }
+}
+
+/// The seed README's permission set (`ps-12345` in `ssoins-12345`) in moto:
+/// the launcher mints that id for the first one created in that instance.
+async fn permission_set(sdk: &aws_config::SdkConfig) -> Result<(), String> {
+    // Runs in this process are seeded one at a time, so only one creates it.
+    static SEEDING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _one_at_a_time = SEEDING.lock().await;
+    let client = aws_sdk_ssoadmin::Client::new(sdk);
+    let existing = client
+        .list_permission_sets()
+        .instance_arn(INSTANCE)
+        .send()
+        .await
+        .map_err(|e| format!("moto ListPermissionSets: {e}"))?
+        .permission_sets
+        .unwrap_or_default();
+    if existing.iter().any(|p| p == PERMISSION_SET) {
+        return Ok(());
+    }
+    let created = client
+        .create_permission_set()
+        .instance_arn(INSTANCE)
+        .name("BreakGlassAdmin")
+        .session_duration("PT1H")
+        .send()
+        .await
+        .map_err(|e| format!("moto CreatePermissionSet: {e}"))?;
+    let arn = created
+        .permission_set
+        .and_then(|p| p.permission_set_arn)
+        .unwrap_or_default();
+    if arn != PERMISSION_SET {
+        return Err(format!(
+            "moto minted {arn}, not {PERMISSION_SET}: start moto with scripts/with-moto, whose launcher fixes the seed's ids"
+        ));
+    }
+    Ok(())
+}
+
+pub async fn run(opts: Options) -> Result<Outcome, String> {
+    let started = Instant::now();
+    let narrate = opts.narrate;
+    let sdk = moto::sdk_at(&opts.moto_endpoint).await;
+    permission_set(&sdk).await?;
+    let tag = moto::unique("u").replace('-', "");
+    let slack_user = format!(
+        "U0{}",
+        tag.to_uppercase().chars().skip(1).take(9).collect::<String>()
+    );
+    let email = format!("alice.{tag}@example.com");
+    let user_id = moto::create_user(&sdk, IDENTITY_STORE, &email, &email).await;
+    let _ = aws_sdk_sesv2::Client::new(&sdk)
+        .create_email_identity()
+        .email_identity(SENDER)
+        .send()
+        .await;
+
+    let slack = SlackStandIn::start(BOT_TOKEN).await;
+    slack.add_user(
+        &slack_user,
+        (opts.drill != Drill::UnknownUser).then_some(email.as_str()),
+    );
+    let trail = CloudTrailStandIn::start().await;
+    let now = SystemClock.now();
+    for (i, (source, name, read_only)) in [
+        ("signin.amazonaws.com", "ConsoleLogin", false),
+        ("ec2.amazonaws.com", "DescribeInstances", true),
+        ("logs.amazonaws.com", "FilterLogEvents", true),
+        ("ecs.amazonaws.com", "UpdateService", false),
+        ("ec2.amazonaws.com", "RebootInstances", false),
+        ("iam.amazonaws.com", "CreateAccessKey", false),
+        ("ec2.amazonaws.com", "AuthorizeSecurityGroupIngress", false),
+        ("s3.amazonaws.com", "ListBuckets", true),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        // Just before the click: inside the report's window however fast
+        // the demo runs (the window never reaches into the future).
+        let at = now - chrono::Duration::seconds(10 - i as i64);
+        let mut event = session_event(
+            &format!("demo-{tag}-{i}"),
+            at,
+            ACCOUNT,
+            "BreakGlassAdmin",
+            &email,
+            source,
+            name,
+            read_only,
+        );
+        if name == "ConsoleLogin" {
+            event["eventType"] = "AwsConsoleSignIn".into();
+        }
+        trail.add(event);
+    }
+
+    // The same variables the Lambdas read, in one map.
+    let env: std::collections::HashMap<&str, String> = [
+        (
+            "STATE_MACHINE_ARN",
+            "arn:aws:states:us-east-1:123456789012:stateMachine:break-glass-local".to_string(),
+        ),
+        ("SSO_INSTANCE_ARN", INSTANCE.into()),
+        ("IDENTITY_STORE_ID", IDENTITY_STORE.into()),
+        ("ALLOWED_ACCOUNT_IDS", ACCOUNT.into()),
+        ("ALLOWED_PERMISSION_SET_ARNS", PERMISSION_SET.into()),
+        ("SLACK_SIGNING_SECRET", SIGNING_SECRET.into()),
+        ("SLACK_BOT_TOKEN", BOT_TOKEN.into()),
+        ("SLACK_API_URL", slack.api_url()),
+        ("CLOUDTRAIL_DELAY_MINUTES", "1".into()),
+        ("CLOUDTRAIL_REGIONS", "eu-west-1".into()),
+        ("REPORT_SENDER", SENDER.into()),
+        ("REPORT_RECIPIENTS", "security@example.com".into()),
+        ("ALERT_SLACK_CHANNEL", ALERT_CHANNEL.into()),
+    ]
+    .into_iter()
+    .collect();
+    let lookup = move |k: &str| env.get(k).cloned();
+    let e = |err: break_glass_core::config::ConfigError| err.to_string();
+    let access_config = access_requested::Config::from_env(&lookup).map_err(e)?;
+    let cloudtrail_sdk = moto::sdk_at(trail.url()).await;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let sso: Arc<dyn IdentityCenter> = Arc::new(SsoAdmin::from_sdk(
+        &sdk,
+        INSTANCE
+            .parse()
+            .map_err(|e: break_glass_core::domain::DomainError| e.to_string())?,
+    ));
+    let slack_api: Arc<SlackWebApi> =
+        Arc::new(SlackWebApi::new(slack.api_url(), Some(BotToken::new(BOT_TOKEN))));
+    let functions = Functions {
+        grant: grant_access::Config::from_env(&lookup).map_err(e)?,
+        revoke: revoke_access::Config::from_env(&lookup).map_err(e)?,
+        report: report_on_access::Config::from_env(&lookup).map_err(e)?,
+        revoke_identity_center: match opts.drill {
+            Drill::RevokeFails => Arc::new(RefusingDeletes(sso.clone())),
+            _ => sso.clone(),
+        },
+        identity_center: sso,
+        directory: Arc::new(IdentityStore::from_sdk(&sdk, IDENTITY_STORE)),
+        slack: slack_api.clone(),
+        trail: Arc::new(CloudTrailLookup::new(&cloudtrail_sdk, None)),
+        mailer: Arc::new(Ses::from_sdk(&sdk)),
+        alerts: None,
+        clock: clock.clone(),
+    };
+    let definition = Definition::parse(&render(&opts.definition, PLACEHOLDERS)).map_err(|e| e.to_string())?;
+    let machine = LocalStateMachine::new(definition, functions, opts.time_scale);
+    let listener = tokio::net::TcpListener::bind(&opts.listen)
+        .await
+        .map_err(|e| format!("listen on {}: {e}", opts.listen))?;
+    let url = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
+    let app = router(Endpoint {
+        machine: machine.clone(),
+        config: Arc::new(access_config),
+        secret: Arc::new(break_glass_core::slack::SigningSecret::new(SIGNING_SECRET)),
+        slack: slack_api,
+        clock: clock.clone(),
+    });
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    say(
+        narrate,
+        format!(
+            "break-glass-local listening on {url} (time runs {}x faster)",
+            opts.time_scale
+        ),
+    );
+    say(
+        narrate,
+        format!(
+            "moto: {}   Slack stand-in: {}   CloudTrail stand-in: {}",
+            opts.moto_endpoint,
+            slack.api_url(),
+            trail.url()
+        ),
+    );
+
+    // The click: the seed README's message, "Break Glass Prod", signed like Slack.
+    let body = interaction_body(&seed_click(
+        &slack_user,
+        "1764460800.000100",
+        &slack.response_url("demo"),
+    ));
+    let mut request = reqwest::Client::new()
+        .post(format!("{url}/slack/interactions"))
+        .body(body.clone());
+    for (k, v) in slack_headers(SIGNING_SECRET, clock.now().timestamp(), body.as_bytes()) {
+        request = request.header(k, v);
+    }
+    say(
+        narrate,
+        format!(
+            "\n{} clicks \"Break Glass Prod\" on \"Deployment *ABC* is being rolled back.\"",
+            slack_user
+        ),
+    );
+    let response = request
+        .send()
+        .await
+        .map_err(|e| format!("posting the click: {e}"))?;
+    let click_status = response.status().as_u16();
+    let click_answer = response.text().await.unwrap_or_default();
+    let ephemeral = serde_json::from_str::<Value>(&click_answer)
+        .ok()
+        .and_then(|v| v["text"].as_str().map(str::to_string))
+        .unwrap_or(click_answer.clone());
+    say(
+        narrate,
+        format!("  Slack (only to {slack_user}), HTTP {click_status}: {ephemeral}"),
+    );
+
+    let Some(name) = machine.executions().first().map(|e| e.name.clone()) else {
+        return Err(format!(
+            "the click started no execution (HTTP {click_status}: {click_answer})"
+        ));
+    };
+    say(narrate, format!("  execution {name} started"));
+
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let (mut shown_posts, mut last_state, mut assigned_while_holding, mut last_assigned) =
+        (0, None, false, None);
+    let execution = loop {
+        let view = machine.execution(&name).ok_or("execution vanished")?;
+        if view.current_state != last_state {
+            if let Some(state) = &view.current_state {
+                say(narrate, format!("  state: {state}"));
+            }
+            last_state = view.current_state.clone();
+        }
+        let posts = slack.posts();
+        for p in posts.iter().skip(shown_posts) {
+            let place = if p.channel == ALERT_CHANNEL {
+                "alert channel".to_string()
+            } else {
+                format!("thread {}", p.thread_ts.as_deref().unwrap_or("-"))
+            };
+            say(
+                narrate,
+                format!("  Slack ({place}): {}", p.text.replace('\n', "\n      ")),
+            );
+        }
+        shown_posts = posts.len();
+        // This run's user only: other runs share the seed's permission set.
+        let assigned = moto::assigned_users(
+            &sdk,
+            &moto::IdentityCenterFixture {
+                instance_arn: INSTANCE.into(),
+                identity_store_id: IDENTITY_STORE.into(),
+                permission_set_arn: PERMISSION_SET.into(),
+            },
+            ACCOUNT,
+        )
+        .await
+        .contains(&user_id);
+        if view.current_state.as_deref() == Some("HoldAccess") && assigned {
+            assigned_while_holding = true;
+        }
+        if last_assigned != Some(assigned) {
+            say(
+                narrate,
+                format!(
+                    "  Identity Center (moto): {ACCOUNT} / BreakGlassAdmin assignment {}",
+                    if assigned { "PRESENT" } else { "absent" }
+                ),
+            );
+            last_assigned = Some(assigned);
+        }
+        if view.status != "RUNNING" {
+            break view;
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "execution {name} still running after 90 s (state {:?})",
+                view.current_state
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let assigned_after = last_assigned.unwrap_or(false);
+    let emails: Vec<Value> = moto::sent_emails(&opts.moto_endpoint)
+        .await
+        .into_iter()
+        .filter(|m| m["body"].as_str().is_some_and(|b| b.contains(&email)))
+        .collect();
+    say(
+        narrate,
+        format!(
+            "\nexecution {name}: {}{}",
+            execution.status,
+            execution
+                .error
+                .as_ref()
+                .map(|e| format!(" ({})", e.error))
+                .unwrap_or_default()
+        ),
+    );
+    for m in &emails {
+        say(
+            narrate,
+            format!(
+                "e-mail (moto SES) to {}: {}",
+                m["destinations"]["ToAddresses"],
+                m["subject"].as_str().unwrap_or_default()
+            ),
+        );
+    }
+    let posts = slack.posts();
+    let (alerts, thread): (Vec<Post>, Vec<Post>) =
+        posts.into_iter().partition(|p| p.channel == ALERT_CHANNEL);
+    let wall = started.elapsed();
+    say(
+        narrate,
+        format!("\ndone in {:.1} s. Look next at:", wall.as_secs_f64()),
+    );
+    say(
+        narrate,
+        "  - the execution's history: the JSON printed by `break-glass-local serve` at GET /executions;",
+    );
+    say(
+        narrate,
+        "  - the e-mail above in full: moto's /moto-api/data.json, under ses -> Message;",
+    );
+    say(
+        narrate,
+        "  - README.md, \"Deploying\", to run the same thing in AWS.",
+    );
+    Ok(Outcome {
+        click_status,
+        click_answer,
+        execution,
+        thread,
+        alerts,
+        assigned_while_holding,
+        assigned_after,
+        emails,
+        wall,
+        slack_user,
+        url,
+    })
+}

@@ -1,0 +1,4 @@
+pub mod asl;
+pub mod demo;
+pub mod runner;
+pub mod server;

@@ -1,0 +1,174 @@
+//! `break-glass-local`: the product on one machine.
+//!
+//!   break-glass-local demo  --moto URL [--time-scale N] [--listen ADDR]
+//!   break-glass-local serve [--listen 127.0.0.1:8787] [--time-scale N] [--definition FILE]
+//!
+//! `serve` reads the same environment variables as the Lambdas (AWS
+//! endpoints through AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_CLOUDTRAIL).
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use break_glass_adapters::alerts::Sns;
+use break_glass_adapters::audit::CloudTrailLookup;
+use break_glass_adapters::directory::IdentityStore;
+use break_glass_adapters::identity_center::SsoAdmin;
+use break_glass_adapters::mailer::Ses;
+use break_glass_adapters::slack::{BotToken, SlackWebApi};
+use break_glass_adapters::{sdk_config, secrets};
+use break_glass_core::clock::{Clock, SystemClock};
+use break_glass_core::config::ProcessEnv;
+use break_glass_core::ports::{Alerts, IdentityCenter};
+use break_glass_core::slack::SigningSecret;
+use break_glass_local::asl::Definition;
+use break_glass_local::demo::{self, Drill};
+use break_glass_local::runner::{Functions, LocalStateMachine, PLACEHOLDERS, render};
+use break_glass_local::server::{Endpoint, router};
+
+const DEFAULT_DEFINITION: &str = include_str!("../../../statemachine/break-glass.asl.json");
+
+struct Args {
+    command: String,
+    listen: String,
+    time_scale: f64,
+    moto: Option<String>,
+    definition: String,
+}
+
+fn parse() -> Result<Args, String> {
+    let mut args = std::env::args().skip(1);
+    let command = args
+        .next()
+        .ok_or("usage: break-glass-local (serve|demo) [options]")?;
+    let mut parsed = Args {
+        command,
+        listen: "127.0.0.1:8787".into(),
+        time_scale: 1.0,
+        moto: None,
+        definition: DEFAULT_DEFINITION.into(),
+    };
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().ok_or(format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--listen" => parsed.listen = value()?,
+            "--time-scale" => {
+                parsed.time_scale = value()?
+                    .parse()
+                    .map_err(|_| "--time-scale takes a number".to_string())?;
+                if parsed.time_scale <= 0.0 {
+                    return Err("--time-scale must be positive".into());
+                }
+            }
+            "--moto" => parsed.moto = Some(value()?),
+            "--definition" => {
+                let path = value()?;
+                parsed.definition = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
+            }
+            other => return Err(format!("unknown option {other}")),
+        }
+    }
+    Ok(parsed)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match parse() {
+        Ok(args) if args.command == "demo" => run_demo(args).await,
+        Ok(args) if args.command == "serve" => serve(args).await,
+        Ok(args) => Err(format!("unknown command {}: use serve or demo", args.command)),
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("break-glass-local: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run_demo(args: Args) -> Result<(), String> {
+    let moto = args
+        .moto
+        .ok_or("demo needs --moto URL (scripts/demo starts one)")?;
+    let outcome = demo::run(demo::Options {
+        moto_endpoint: moto,
+        definition: args.definition,
+        time_scale: if args.time_scale == 1.0 {
+            600.0
+        } else {
+            args.time_scale
+        },
+        listen: if args.listen == "127.0.0.1:8787" {
+            "127.0.0.1:0".into()
+        } else {
+            args.listen
+        },
+        drill: Drill::None,
+        narrate: true,
+    })
+    .await?;
+    if outcome.execution.status != "SUCCEEDED" {
+        return Err(format!("the execution ended {}", outcome.execution.status));
+    }
+    Ok(())
+}
+
+async fn serve(args: Args) -> Result<(), String> {
+    let e = |err: break_glass_core::config::ConfigError| err.to_string();
+    let access = access_requested::Config::from_env(&ProcessEnv).map_err(e)?;
+    let grant = grant_access::Config::from_env(&ProcessEnv).map_err(e)?;
+    let revoke = revoke_access::Config::from_env(&ProcessEnv).map_err(e)?;
+    let report = report_on_access::Config::from_env(&ProcessEnv).map_err(e)?;
+    let sdk = sdk_config().await;
+    let secret = secrets::resolve_with(&sdk, &access.signing_secret)
+        .await
+        .map_err(|e| e.to_string())?;
+    let token = secrets::resolve_with(&sdk, &grant.slack.bot_token)
+        .await
+        .map_err(|e| e.to_string())?;
+    let slack = Arc::new(SlackWebApi::new(&grant.slack.api_url, Some(BotToken::new(token))));
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let sso: Arc<dyn IdentityCenter> = Arc::new(SsoAdmin::from_sdk(&sdk, grant.instance.clone()));
+    let alerts: Option<Arc<dyn Alerts>> = report
+        .alert_topic_arn
+        .as_ref()
+        .map(|arn| Arc::new(Sns::from_sdk(&sdk, arn)) as Arc<dyn Alerts>);
+    let functions = Functions {
+        directory: Arc::new(IdentityStore::from_sdk(&sdk, &grant.identity_store_id)),
+        trail: Arc::new(CloudTrailLookup::new(&sdk, report.audit_role_name.clone())),
+        mailer: Arc::new(Ses::from_sdk(&sdk)),
+        revoke_identity_center: sso.clone(),
+        identity_center: sso,
+        slack: slack.clone(),
+        alerts,
+        clock: clock.clone(),
+        grant,
+        revoke,
+        report,
+    };
+    let definition = Definition::parse(&render(&args.definition, PLACEHOLDERS)).map_err(|e| e.to_string())?;
+    let machine = LocalStateMachine::new(definition, functions, args.time_scale);
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .map_err(|e| format!("listen on {}: {e}", args.listen))?;
+    let app = router(Endpoint {
+        machine,
+        config: Arc::new(access),
+        secret: Arc::new(SigningSecret::new(secret)),
+        slack,
+        clock,
+    });
+    println!(
+        "break-glass-local serving POST /slack/interactions and GET /executions on http://{} (time scale {})",
+        args.listen, args.time_scale
+    );
+    axum::serve(listener, app).await.map_err(|e| e.to_string())
+}

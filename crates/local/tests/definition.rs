@@ -1,0 +1,153 @@
+//! The state machine definition is product code: these checks hold it to
+//! the promises in ARCHITECTURE.md.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use break_glass_local::asl::Definition;
+use break_glass_local::runner::{PLACEHOLDERS, render};
+use serde_json::Value;
+
+const DEFINITION: &str = include_str!("../../../statemachine/break-glass.asl.json");
+
+fn states() -> BTreeMap<String, Value> {
+    let v: Value = serde_json::from_str(DEFINITION).unwrap();
+    v["States"].as_object().unwrap().clone().into_iter().collect()
+}
+
+fn targets(state: &Value) -> Vec<String> {
+    let mut out: Vec<String> = state["Next"].as_str().map(str::to_string).into_iter().collect();
+    for c in state["Catch"].as_array().into_iter().flatten() {
+        out.push(c["Next"].as_str().unwrap().to_string());
+    }
+    out
+}
+
+#[test]
+fn every_transition_lands_on_a_state_and_every_state_is_reachable() {
+    let states = states();
+    let mut seen = BTreeSet::from(["Grant".to_string()]);
+    let mut todo = vec!["Grant".to_string()];
+    while let Some(name) = todo.pop() {
+        for t in targets(&states[&name]) {
+            assert!(states.contains_key(&t), "{name} goes to missing state {t}");
+            if seen.insert(t.clone()) {
+                todo.push(t);
+            }
+        }
+    }
+    let all: BTreeSet<String> = states.keys().cloned().collect();
+    assert_eq!(seen, all, "unreachable states");
+}
+
+#[test]
+fn every_task_retries_and_catches_everything() {
+    for (name, state) in states() {
+        if state["Type"] != "Task" {
+            continue;
+        }
+        assert!(
+            state["Retry"].as_array().is_some_and(|r| !r.is_empty()),
+            "{name} has no Retry"
+        );
+        let catches = state["Catch"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{name} has no Catch"));
+        let last = catches.last().unwrap();
+        assert_eq!(
+            last["ErrorEquals"],
+            serde_json::json!(["States.ALL"]),
+            "{name}: the last Catch must take everything"
+        );
+        assert!(
+            state["TimeoutSeconds"].as_u64().is_some(),
+            "{name} has no timeout"
+        );
+    }
+}
+
+/// Every path from a successful grant reaches Revoke before any end, and
+/// every path out of Revoke other than success ends in a Fail after an alert.
+#[test]
+fn no_path_from_a_successful_grant_skips_the_revoke() {
+    let states = states();
+    let grant_success = states["Grant"]["Next"].as_str().unwrap().to_string();
+    fn ends_without(
+        states: &BTreeMap<String, Value>,
+        from: &str,
+        avoiding: &str,
+        seen: &mut BTreeSet<String>,
+    ) -> bool {
+        if from == avoiding || !seen.insert(from.to_string()) {
+            return false;
+        }
+        let s = &states[from];
+        if s["Type"] == "Succeed" || s["Type"] == "Fail" || s["End"] == true {
+            return true;
+        }
+        targets(s).iter().any(|t| ends_without(states, t, avoiding, seen))
+    }
+    assert!(!ends_without(
+        &states,
+        &grant_success,
+        "Revoke",
+        &mut BTreeSet::new()
+    ));
+
+    let revoke = &states["Revoke"];
+    for c in revoke["Catch"].as_array().unwrap() {
+        let alert = &states[c["Next"].as_str().unwrap()];
+        assert_eq!(alert["Type"], "Task", "a failed revoke must alert");
+        let end = &states[alert["Next"].as_str().unwrap()];
+        assert_eq!(end["Type"], "Fail", "and then fail, so the alarm fires");
+        for ac in alert["Catch"].as_array().unwrap() {
+            assert_eq!(
+                states[ac["Next"].as_str().unwrap()]["Type"],
+                "Fail",
+                "even when alerting fails"
+            );
+        }
+    }
+}
+
+#[test]
+fn catches_keep_the_input_and_the_waits_read_the_functions_timestamps() {
+    let states = states();
+    for (name, state) in &states {
+        for c in state["Catch"].as_array().into_iter().flatten() {
+            let path = c["ResultPath"].as_str().unwrap_or("$");
+            assert_ne!(
+                path, "$",
+                "{name}: a Catch must not throw away the execution document"
+            );
+        }
+    }
+    assert_eq!(states["HoldAccess"]["TimestampPath"], "$.grant.expires_at");
+    assert_eq!(states["WaitForCloudTrail"]["TimestampPath"], "$.revoke.report_at");
+}
+
+#[test]
+fn the_placeholders_are_exactly_the_ones_terraform_substitutes() {
+    let mut found = BTreeSet::new();
+    let mut rest = DEFINITION;
+    while let Some(i) = rest.find("${") {
+        let end = rest[i..].find('}').unwrap();
+        found.insert(rest[i + 2..i + end].to_string());
+        rest = &rest[i + end..];
+    }
+    let expected: BTreeSet<String> = PLACEHOLDERS.iter().map(|(n, _)| n.to_string()).collect();
+    assert_eq!(found, expected);
+    let tf = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../infrastructure/step_functions.tf"
+    ))
+    .expect("infrastructure/step_functions.tf renders the definition");
+    for name in &expected {
+        assert!(
+            tf.contains(&format!("{name} ")) || tf.contains(&format!("{name}=")),
+            "Terraform does not substitute {name}"
+        );
+    }
+    assert!(Definition::parse(&render(DEFINITION, PLACEHOLDERS)).is_ok());
+}

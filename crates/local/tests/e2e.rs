@@ -1,0 +1,138 @@
+//! The whole break glass, end to end, through break-glass-local: the real
+//! access-requested endpoint over HTTP, the real state machine definition,
+//! the real handlers, moto, and the Slack and CloudTrail stand-ins.
+
+#![allow(clippy::unwrap_used)]
+
+use break_glass_local::demo::{self, Drill, Outcome};
+
+const DEFINITION: &str = include_str!("../../../statemachine/break-glass.asl.json");
+
+async fn run(drill: Drill) -> Outcome {
+    demo::run(demo::Options {
+        moto_endpoint: break_glass_testkit::moto::endpoint(),
+        definition: DEFINITION.into(),
+        time_scale: 7200.0,
+        listen: "127.0.0.1:0".into(),
+        drill,
+        narrate: false,
+    })
+    .await
+    .unwrap()
+}
+
+fn states(outcome: &Outcome) -> Vec<String> {
+    outcome
+        .execution
+        .history
+        .iter()
+        .filter(|e| e.kind == "StateEntered")
+        .map(|e| e.state.clone())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_click_is_granted_held_revoked_and_reported() {
+    let o = run(Drill::None).await;
+    assert_eq!(o.click_status, 200);
+    assert!(
+        o.click_answer
+            .contains("Breaking glass: 123456789012 as ps-12345, for 1 hour"),
+        "{}",
+        o.click_answer
+    );
+    assert_eq!(o.execution.status, "SUCCEEDED", "{:?}", o.execution.error);
+    assert_eq!(
+        states(&o),
+        ["Grant", "HoldAccess", "Revoke", "WaitForCloudTrail", "Report"]
+    );
+    assert!(
+        o.assigned_while_holding,
+        "the assignment must exist during the window"
+    );
+    assert!(!o.assigned_after, "and be gone after");
+
+    let thread: Vec<&str> = o.thread.iter().map(|p| p.text.as_str()).collect();
+    assert_eq!(thread.len(), 3, "{thread:?}");
+    assert!(thread[0].starts_with(&format!(
+        ":unlock: <@{}> has BreakGlassAdmin in 123456789012 until",
+        o.slack_user
+    )));
+    assert!(thread[1].starts_with(":lock: Access removed"));
+    assert!(thread[2].starts_with(":clipboard: Activity report for"));
+    assert!(
+        thread[2].contains("8 events, 5 writes, 0 failed, 2 high risk"),
+        "{}",
+        thread[2]
+    );
+    assert!(
+        o.thread
+            .iter()
+            .all(|p| p.thread_ts.as_deref() == Some("1764460800.000100"))
+    );
+    assert!(o.alerts.is_empty());
+
+    assert_eq!(o.emails.len(), 1, "{:?}", o.emails);
+    assert!(
+        o.emails[0]["subject"]
+            .as_str()
+            .unwrap()
+            .ends_with("5 write events, 2 high risk")
+    );
+    let output = o.execution.output.as_ref().unwrap();
+    assert_eq!(output["revoke"]["outcome"]["action"], "deleted");
+    assert_eq!(output["report"]["high_risk_events"], 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoke_that_keeps_failing_alerts_and_fails_the_execution() {
+    let o = run(Drill::RevokeFails).await;
+    assert_eq!(o.execution.status, "FAILED");
+    assert_eq!(o.execution.error.as_ref().unwrap().error, "RevokeFailed");
+    let retries = o
+        .execution
+        .history
+        .iter()
+        .filter(|e| e.kind == "TaskRetried" && e.state == "Revoke")
+        .count();
+    assert_eq!(retries, 8, "Revoke is retried before giving up");
+    assert_eq!(states(&o).last().unwrap(), "RevokeFailed");
+    assert!(states(&o).contains(&"AlertRevokeFailed".to_string()));
+    assert!(!states(&o).contains(&"Report".to_string()));
+    assert!(
+        o.assigned_after,
+        "the drill refused the deletion: access is still there, and we say so"
+    );
+    assert_eq!(o.alerts.len(), 1, "{:?}", o.alerts);
+    assert!(o.alerts[0].text.contains("REVOKE FAILED"), "{}", o.alerts[0].text);
+    assert!(
+        o.thread
+            .iter()
+            .any(|p| p.text.contains("FAILED; the access may still be in place")),
+        "{:?}",
+        o.thread
+    );
+    assert!(
+        !o.thread.iter().any(|p| p.text.contains("Access removed")),
+        "never claim a revoke that did not happen"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_grant_revokes_nothing_and_tells_the_clicker() {
+    let o = run(Drill::UnknownUser).await;
+    assert_eq!(o.execution.status, "FAILED");
+    assert_eq!(o.execution.error.as_ref().unwrap().error, "GrantFailed");
+    assert_eq!(states(&o), ["Grant", "NotifyGrantFailed", "GrantFailed"]);
+    assert!(!o.assigned_after);
+    assert_eq!(o.thread.len(), 1, "{:?}", o.thread);
+    assert!(
+        o.thread[0]
+            .text
+            .contains("your Slack profile has no e-mail address"),
+        "{}",
+        o.thread[0].text
+    );
+    assert!(o.alerts.is_empty(), "nothing was granted: no alarm to raise");
+    assert!(o.emails.is_empty());
+}
