@@ -1,0 +1,367 @@
+//! The Terraform module against the code it deploys. These fail when someone
+//! adds an environment variable, an SDK call or a state machine placeholder
+//! on one side only.
+
+#![allow(clippy::unwrap_used)]
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+const FUNCTIONS: [&str; 4] = [
+    "access-requested",
+    "grant-access",
+    "revoke-access",
+    "report-on-access",
+];
+
+fn root(path: &str) -> String {
+    let full = format!("{}/../../{path}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
+}
+
+fn terraform(file: &str) -> Value {
+    hcl::from_str(&root(&format!("infrastructure/{file}"))).unwrap_or_else(|e| panic!("{file}: {e}"))
+}
+
+/// Valid values for every variable any function knows, so each `Config`
+/// walks its whole happy path and asks for everything it reads.
+fn sample(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "STATE_MACHINE_ARN" => "arn:aws:states:eu-west-1:111111111111:stateMachine:break-glass-access",
+        "SSO_INSTANCE_ARN" => "arn:aws:sso:::instance/ssoins-1",
+        "ALLOWED_ACCOUNT_IDS" => "123456789012",
+        "ALLOWED_PERMISSION_SET_ARNS" => "arn:aws:sso:::permissionSet/ssoins-1/ps-1",
+        "ALLOWED_SLACK_USER_IDS" => "U1",
+        "DEFAULT_DURATION_MINUTES" => "60",
+        "MAX_DURATION_MINUTES" => "240",
+        "SLACK_SIGNING_SECRET_ARN" | "SLACK_BOT_TOKEN_ARN" => {
+            "arn:aws:secretsmanager:eu-west-1:111111111111:secret:x"
+        }
+        "IDENTITY_STORE_ID" => "d-1234567890",
+        "IDENTITY_LOOKUP" => "email",
+        "SLACK_API_URL" => "https://slack.com/api",
+        "CLOUDTRAIL_DELAY_MINUTES" => "15",
+        "CLOUDTRAIL_REGIONS" => "eu-west-1",
+        "AUDIT_ROLE_NAME" => "break-glass-audit",
+        "REPORT_SENDER" => "break-glass@example.com",
+        "REPORT_RECIPIENTS" => "security@example.com",
+        "REPORT_CC_REQUESTER" => "true",
+        "ALERT_SLACK_CHANNEL" => "C1",
+        "ALERT_TOPIC_ARN" => "arn:aws:sns:eu-west-1:111111111111:alerts",
+        _ => return None,
+    })
+}
+
+/// Variables Lambda sets itself; the module must not.
+const RESERVED: &[&str] = &["AWS_REGION"];
+
+fn variables_read(function: &str) -> BTreeSet<String> {
+    let asked = RefCell::new(BTreeSet::new());
+    let env = |name: &str| {
+        asked.borrow_mut().insert(name.to_string());
+        sample(name).map(str::to_string)
+    };
+    let ok = match function {
+        "access-requested" => access_requested::Config::from_env(&env).map(|_| ()),
+        "grant-access" => grant_access::Config::from_env(&env).map(|_| ()),
+        "revoke-access" => revoke_access::Config::from_env(&env).map(|_| ()),
+        _ => report_on_access::Config::from_env(&env).map(|_| ()),
+    };
+    assert_eq!(ok, Ok(()), "{function}'s Config rejects the sample environment");
+    asked
+        .into_inner()
+        .into_iter()
+        .filter(|n| !RESERVED.contains(&n.as_str()))
+        .collect()
+}
+
+#[test]
+fn every_variable_a_function_reads_is_set_and_nothing_else() {
+    let main = terraform("main.tf");
+    for function in FUNCTIONS {
+        let set: BTreeSet<String> = main["locals"]["environment"][function]
+            .as_object()
+            .unwrap_or_else(|| panic!("locals.environment has no {function}"))
+            .keys()
+            .cloned()
+            .collect();
+        assert_eq!(
+            set,
+            variables_read(function),
+            "{function}: Terraform's environment vs what Config reads"
+        );
+    }
+    let lambda = root("infrastructure/lambda.tf");
+    assert!(
+        lambda.contains("variables = local.environment[each.key]"),
+        "the functions take locals.environment"
+    );
+}
+
+// ------------------------------------------------------------------ IAM
+
+/// An adapter module, the IAM service prefix of its SDK client, and the
+/// core port trait it implements.
+const ADAPTERS: &[(&str, &str)] = &[
+    ("executions", "states"),
+    ("identity_center", "sso"),
+    ("directory", "identitystore"),
+    ("mailer", "ses"),
+    ("alerts", "sns"),
+    ("audit", "cloudtrail"),
+    ("secrets", "secretsmanager"),
+];
+
+/// `describe_account_assignment_creation_status` → `DescribeAccountAssignmentCreationStatus`.
+fn pascal(snake: &str) -> String {
+    snake
+        .split('_')
+        .map(|w| {
+            let mut c = w.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// Top-level and impl functions of a Rust file: name → body text.
+fn functions_of(text: &str) -> BTreeMap<String, String> {
+    let re = regex_lite::Regex::new(r"(?m)^\s*(?:pub(?:\([a-z]+\))? )?(?:async )?fn ([a-z_0-9]+)").unwrap();
+    let starts: Vec<(usize, String)> = re
+        .captures_iter(text)
+        .map(|c| (c.get(0).unwrap().start(), c[1].to_string()))
+        .collect();
+    starts
+        .iter()
+        .enumerate()
+        .map(|(i, (start, name))| {
+            let end = starts.get(i + 1).map(|(s, _)| *s).unwrap_or(text.len());
+            (name.clone(), text[*start..end].to_string())
+        })
+        .collect()
+}
+
+/// SDK operations each adapter method performs (following calls to other
+/// functions of the same file), as IAM actions.
+fn adapter_actions() -> BTreeMap<String, BTreeSet<String>> {
+    let op = regex_lite::Regex::new(r"(?:client|Client::new\([^)]*\))\s*\.\s*([a-z_]+)\(\)").unwrap();
+    let helper = regex_lite::Regex::new(r"([a-z_]+)\(").unwrap();
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (module, service) in ADAPTERS {
+        let text = root(&format!("crates/adapters/src/{module}.rs"));
+        let fns = functions_of(&text);
+        for name in fns.keys() {
+            let mut seen = BTreeSet::new();
+            let mut todo = vec![name.clone()];
+            let mut actions = BTreeSet::new();
+            while let Some(f) = todo.pop() {
+                if !seen.insert(f.clone()) {
+                    continue;
+                }
+                let Some(body) = fns.get(&f) else { continue };
+                let compact: String = body.split_whitespace().collect::<Vec<_>>().join("");
+                for c in op
+                    .captures_iter(&compact)
+                    .filter(|c| !["clone", "config"].contains(&&c[1]))
+                {
+                    let service = if &c[1] == "assume_role" { "sts" } else { service };
+                    actions.insert(format!("{service}:{}", pascal(&c[1])));
+                }
+                todo.extend(
+                    helper
+                        .captures_iter(&compact)
+                        .map(|c| c[1].to_string())
+                        .filter(|h| fns.contains_key(h)),
+                );
+            }
+            if !actions.is_empty() {
+                out.entry(format!("{module}::{name}"))
+                    .or_default()
+                    .extend(actions);
+            }
+        }
+    }
+    out
+}
+
+/// The source a function runs: its own crate, plus the core functions it
+/// calls (transitively).
+fn code_of(function: &str) -> String {
+    let mut code = String::new();
+    let dir = format!("{}/../{function}/src", env!("CARGO_MANIFEST_DIR"));
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        code.push_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap());
+    }
+    let mut core = BTreeMap::new();
+    for file in ["access", "audit", "retry"] {
+        core.extend(functions_of(&root(&format!("crates/core/src/{file}.rs"))));
+    }
+    let mut included = BTreeSet::new();
+    loop {
+        let before = included.len();
+        for (name, body) in &core {
+            if !included.contains(name) && code.contains(&format!("{name}(")) {
+                included.insert(name.clone());
+                code.push_str(body);
+            }
+        }
+        if included.len() == before {
+            return code;
+        }
+    }
+}
+
+/// The IAM actions a function's code needs: adapter methods its `main.rs`
+/// wires and its code calls.
+fn actions_needed(function: &str) -> BTreeSet<String> {
+    let main = root(&format!("crates/{function}/src/main.rs"));
+    let code = code_of(function);
+    let mut needed = BTreeSet::new();
+    for (key, actions) in adapter_actions() {
+        let (module, method) = key.split_once("::").unwrap();
+        let wired = main.contains(&format!("break_glass_adapters::{module}"))
+            || main.contains(&format!("{module}::"));
+        let called = code.contains(&format!(".{method}(")) || main.contains(&format!("{method}("));
+        if wired && called {
+            needed.extend(actions);
+        }
+    }
+    needed
+}
+
+/// Every action a function's role policy allows (its statements, dynamic
+/// ones included), limited to services the code talks to.
+fn actions_allowed(function: &str) -> BTreeSet<String> {
+    let iam = terraform("iam.tf");
+    let doc = &iam["data"]["aws_iam_policy_document"][function.replace('-', "_")];
+    let mut statements: Vec<Value> = match &doc["statement"] {
+        Value::Array(s) => s.clone(),
+        Value::Object(_) => vec![doc["statement"].clone()],
+        _ => vec![],
+    };
+    if let Some(dynamic) = doc["dynamic"]["statement"].as_array() {
+        statements.extend(dynamic.iter().map(|d| d["content"].clone()));
+    }
+    let services: BTreeSet<&str> = ADAPTERS.iter().map(|(_, s)| *s).chain(["sts"]).collect();
+    statements
+        .iter()
+        .flat_map(|s| s["actions"].as_array().cloned().unwrap_or_default())
+        .filter_map(|a| a.as_str().map(str::to_string))
+        .filter(|a| services.contains(a.split(':').next().unwrap_or_default()))
+        .collect()
+}
+
+#[test]
+fn every_aws_call_is_allowed_by_the_role_and_nothing_more() {
+    for function in FUNCTIONS {
+        let needed = actions_needed(function);
+        let allowed = actions_allowed(function);
+        assert!(
+            !needed.is_empty(),
+            "{function}: found no AWS calls; is the scan broken?"
+        );
+        let missing: Vec<_> = needed.difference(&allowed).collect();
+        let extra: Vec<_> = allowed.difference(&needed).collect();
+        assert!(
+            missing.is_empty(),
+            "{function} calls {missing:?}, which its role does not allow"
+        );
+        assert!(
+            extra.is_empty(),
+            "{function}'s role allows {extra:?}, which its code never calls"
+        );
+    }
+}
+
+#[test]
+fn the_scan_sees_what_each_function_really_does() {
+    // Spot checks, so a broken scan cannot pass by finding nothing on both sides.
+    let grant = actions_needed("grant-access");
+    for a in [
+        "sso:CreateAccountAssignment",
+        "sso:DeleteAccountAssignment",
+        "identitystore:GetUserId",
+        "states:GetExecutionHistory",
+    ] {
+        assert!(grant.contains(a), "grant-access: {a} not found in {grant:?}");
+    }
+    let revoke = actions_needed("revoke-access");
+    assert!(
+        !revoke.contains("sso:CreateAccountAssignment"),
+        "revoke-access never creates"
+    );
+    let report = actions_needed("report-on-access");
+    for a in [
+        "cloudtrail:LookupEvents",
+        "sts:AssumeRole",
+        "ses:SendEmail",
+        "sns:Publish",
+    ] {
+        assert!(
+            report.contains(a),
+            "report-on-access: {a} not found in {report:?}"
+        );
+    }
+    assert_eq!(
+        actions_needed("access-requested"),
+        [
+            "secretsmanager:GetSecretValue",
+            "states:DescribeExecution",
+            "states:StartExecution"
+        ]
+        .map(String::from)
+        .into()
+    );
+}
+
+#[test]
+fn the_state_machine_template_gets_exactly_its_placeholders() {
+    let sfn = terraform("step_functions.tf");
+    let definition = sfn["resource"]["aws_sfn_state_machine"]["this"]["definition"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let asl = root("statemachine/break-glass.asl.json");
+    let mut placeholders = BTreeSet::new();
+    let re = regex_lite::Regex::new(r"\$\{([a-z_]+)\}").unwrap();
+    for c in re.captures_iter(&asl) {
+        placeholders.insert(c[1].to_string());
+    }
+    let passed: BTreeSet<String> = regex_lite::Regex::new(r#"([a-z_]+)\s*="#)
+        .unwrap()
+        .captures_iter(definition.split_once('{').map(|(_, r)| r).unwrap_or_default())
+        .map(|c| c[1].to_string())
+        .collect();
+    assert!(definition.contains("templatefile("), "{definition}");
+    assert!(definition.contains("statemachine/break-glass.asl.json"));
+    assert_eq!(
+        passed, placeholders,
+        "templatefile() variables vs the definition's placeholders"
+    );
+}
+
+#[test]
+fn the_image_serves_each_function_by_its_binary() {
+    let dockerfile = root("Dockerfile");
+    for function in FUNCTIONS {
+        assert!(
+            dockerfile.contains(&format!("--bin {function}")),
+            "Dockerfile does not build {function}"
+        );
+        assert!(
+            dockerfile.contains(&format!("/build/target/release/{function}")),
+            "image lacks {function}"
+        );
+    }
+    assert!(dockerfile.contains("FROM public.ecr.aws/lambda/provided:al2023"));
+    let lambda = root("infrastructure/lambda.tf");
+    assert!(lambda.contains(r#"entry_point = ["/var/task/${each.key}"]"#));
+    let script = root("scripts/check-image-build");
+    assert!(
+        script.contains("cargo build --release --locked"),
+        "CI must run the Dockerfile's build"
+    );
+}

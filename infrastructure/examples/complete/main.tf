@@ -1,0 +1,47 @@
+# The whole product in the Identity Center delegated administrator (or
+# management) account, plus the audit role in one target account.
+
+provider "aws" {
+  region = "eu-west-1"
+}
+
+provider "aws" {
+  alias  = "production"
+  region = "eu-west-1"
+  assume_role {
+    role_arn = "arn:aws:iam::123456789012:role/OrganizationAccountAccessRole"
+  }
+}
+
+module "break_glass" {
+  source = "../.."
+
+  image_uri                   = "111111111111.dkr.ecr.eu-west-1.amazonaws.com/break-glass-access:1.0.0"
+  sso_instance_arn            = "arn:aws:sso:::instance/ssoins-1234567890abcdef"
+  identity_store_id           = "d-1234567890"
+  allowed_account_ids         = ["123456789012"]
+  allowed_permission_set_arns = ["arn:aws:sso:::permissionSet/ssoins-1234567890abcdef/ps-1234567890abcdef"]
+  max_duration_minutes        = 240
+  audit_role_name             = "break-glass-audit"
+  report_sender               = "break-glass@example.com"
+  report_recipients           = ["security@example.com"]
+  report_cc_requester         = true
+  alert_slack_channel         = "C0123ALERTS"
+  alert_email_addresses       = ["oncall@example.com"]
+
+  tags = {
+    service = "break-glass-access"
+  }
+}
+
+module "audit_role_production" {
+  source    = "../../modules/audit-role"
+  providers = { aws = aws.production }
+
+  role_name       = "break-glass-audit"
+  report_role_arn = module.break_glass.report_role_arn
+}
+
+output "slack_interactivity_url" {
+  value = module.break_glass.slack_interactivity_url
+}

@@ -1,0 +1,264 @@
+data "aws_iam_policy_document" "lambda_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account]
+    }
+  }
+}
+
+resource "aws_iam_role" "function" {
+  for_each           = local.functions
+  name               = "${var.name}-${each.key}"
+  assume_role_policy = data.aws_iam_policy_document.lambda_assume.json
+  tags               = var.tags
+}
+
+locals {
+  sso_accounts = [for a in var.allowed_account_ids : "arn:${local.partition}:sso:::account/${a}"]
+  # Identity Center's assignment APIs authorise on the instance, the
+  # permission set and the account together.
+  sso_scope = concat([var.sso_instance_arn], var.allowed_permission_set_arns, local.sso_accounts)
+}
+
+# What every function needs: its own log group, X-Ray, the module's key.
+data "aws_iam_policy_document" "common" {
+  for_each = local.functions
+
+  statement {
+    sid       = "OwnLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.function[each.key].arn}:*"]
+  }
+  statement {
+    sid       = "Tracing"
+    actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+    resources = ["*"]
+  }
+  statement {
+    sid       = "ModuleKey"
+    actions   = ["kms:Decrypt"]
+    resources = [aws_kms_key.this.arn]
+  }
+}
+
+# access-requested: start this state machine, look at its executions, read
+# the signing secret.
+data "aws_iam_policy_document" "access_requested" {
+  source_policy_documents = [data.aws_iam_policy_document.common["access-requested"].json]
+  statement {
+    sid       = "StartExecution"
+    actions   = ["states:StartExecution"]
+    resources = [local.state_machine_arn]
+  }
+  statement {
+    sid       = "DescribeExecution"
+    actions   = ["states:DescribeExecution"]
+    resources = [local.executions_arn]
+  }
+  statement {
+    sid       = "SigningSecret"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [aws_secretsmanager_secret.signing_secret.arn]
+  }
+}
+
+# grant-access: assign (and, when a create cannot be confirmed, remove again)
+# the allowed permission sets in the allowed accounts; find the user; read
+# this state machine's running executions.
+data "aws_iam_policy_document" "grant_access" {
+  source_policy_documents = [data.aws_iam_policy_document.common["grant-access"].json]
+  statement {
+    sid = "Assignments"
+    actions = [
+      "sso:CreateAccountAssignment",
+      "sso:DeleteAccountAssignment",
+      "sso:DescribeAccountAssignmentCreationStatus",
+      "sso:DescribeAccountAssignmentDeletionStatus",
+      "sso:DescribePermissionSet",
+      "sso:ListAccountAssignments",
+    ]
+    resources = local.sso_scope
+  }
+  statement {
+    sid     = "FindUser"
+    actions = ["identitystore:GetUserId", "identitystore:DescribeUser"]
+    resources = [
+      "arn:${local.partition}:identitystore::${local.account}:identitystore/${var.identity_store_id}",
+      "arn:${local.partition}:identitystore:::user/*",
+    ]
+  }
+  statement {
+    sid       = "ListExecutions"
+    actions   = ["states:ListExecutions"]
+    resources = [local.state_machine_arn]
+  }
+  statement {
+    sid       = "ReadExecutions"
+    actions   = ["states:DescribeExecution", "states:GetExecutionHistory"]
+    resources = [local.executions_arn]
+  }
+  statement {
+    sid       = "BotToken"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [aws_secretsmanager_secret.bot_token.arn]
+  }
+}
+
+# revoke-access: remove and verify; read this state machine's executions.
+data "aws_iam_policy_document" "revoke_access" {
+  source_policy_documents = [data.aws_iam_policy_document.common["revoke-access"].json]
+  statement {
+    sid = "Assignments"
+    actions = [
+      "sso:DeleteAccountAssignment",
+      "sso:DescribeAccountAssignmentDeletionStatus",
+      "sso:ListAccountAssignments",
+    ]
+    resources = local.sso_scope
+  }
+  statement {
+    sid       = "ListExecutions"
+    actions   = ["states:ListExecutions"]
+    resources = [local.state_machine_arn]
+  }
+  statement {
+    sid       = "ReadExecutions"
+    actions   = ["states:DescribeExecution", "states:GetExecutionHistory"]
+    resources = [local.executions_arn]
+  }
+  statement {
+    sid       = "BotToken"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [aws_secretsmanager_secret.bot_token.arn]
+  }
+}
+
+# report-on-access: read CloudTrail (through the audit role in each target
+# account, or here when there is none), send the report, raise alerts.
+data "aws_iam_policy_document" "report_on_access" {
+  source_policy_documents = [data.aws_iam_policy_document.common["report-on-access"].json]
+  dynamic "statement" {
+    for_each = var.audit_role_name == "" ? [] : [1]
+    content {
+      sid       = "AuditRole"
+      actions   = ["sts:AssumeRole"]
+      resources = [for a in var.allowed_account_ids : "arn:${local.partition}:iam::${a}:role/${var.audit_role_name}"]
+    }
+  }
+  dynamic "statement" {
+    for_each = var.audit_role_name == "" ? [1] : []
+    content {
+      sid       = "OwnCloudTrail"
+      actions   = ["cloudtrail:LookupEvents"]
+      resources = ["*"]
+    }
+  }
+  statement {
+    sid       = "SendReport"
+    actions   = ["ses:SendEmail"]
+    resources = ["arn:${local.partition}:ses:${local.region}:${local.account}:identity/*"]
+    condition {
+      test     = "StringEquals"
+      variable = "ses:FromAddress"
+      values   = [var.report_sender]
+    }
+  }
+  statement {
+    sid       = "Alerts"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.alerts.arn]
+  }
+  statement {
+    sid       = "AlertKey"
+    actions   = ["kms:GenerateDataKey"]
+    resources = [aws_kms_key.this.arn]
+  }
+  statement {
+    sid       = "BotToken"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [aws_secretsmanager_secret.bot_token.arn]
+  }
+}
+
+locals {
+  function_policies = {
+    "access-requested" = data.aws_iam_policy_document.access_requested.json
+    "grant-access"     = data.aws_iam_policy_document.grant_access.json
+    "revoke-access"    = data.aws_iam_policy_document.revoke_access.json
+    "report-on-access" = data.aws_iam_policy_document.report_on_access.json
+  }
+}
+
+resource "aws_iam_role_policy" "function" {
+  for_each = local.functions
+  name     = "${var.name}-${each.key}"
+  role     = aws_iam_role.function[each.key].id
+  policy   = local.function_policies[each.key]
+}
+
+# The state machine may invoke only its three task functions.
+data "aws_iam_policy_document" "states_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["states.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account]
+    }
+  }
+}
+
+resource "aws_iam_role" "state_machine" {
+  name               = "${var.name}-state-machine"
+  assume_role_policy = data.aws_iam_policy_document.states_assume.json
+  tags               = var.tags
+}
+
+data "aws_iam_policy_document" "state_machine" {
+  statement {
+    sid     = "InvokeTasks"
+    actions = ["lambda:InvokeFunction"]
+    resources = [
+      aws_lambda_function.this["grant-access"].arn,
+      aws_lambda_function.this["revoke-access"].arn,
+      aws_lambda_function.this["report-on-access"].arn,
+    ]
+  }
+  statement {
+    sid = "Logging"
+    # Log delivery for Step Functions is configured account-wide by these
+    # actions; they do not take resource ARNs.
+    actions = [
+      "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
+      "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
+    ]
+    resources = ["*"]
+  }
+  statement {
+    sid       = "Tracing"
+    actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets"]
+    resources = ["*"]
+  }
+  statement {
+    sid       = "ModuleKey"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [aws_kms_key.this.arn]
+  }
+}
+
+resource "aws_iam_role_policy" "state_machine" {
+  name   = "${var.name}-state-machine"
+  role   = aws_iam_role.state_machine.id
+  policy = data.aws_iam_policy_document.state_machine.json
+}

@@ -1,0 +1,48 @@
+# Four functions from one image; each runs its own binary as the entry point.
+resource "aws_lambda_function" "this" {
+  #checkov:skip=CKV_AWS_117:The functions call only public AWS APIs and Slack; a VPC would add NAT cost and a failure point without narrowing anything.
+  #checkov:skip=CKV_AWS_116:No asynchronous invocations: API Gateway and Step Functions invoke synchronously and handle failures themselves.
+  #checkov:skip=CKV_AWS_272:Lambda code signing does not apply to container images; pin image_uri by digest to get the same guarantee.
+  for_each = local.functions
+
+  function_name = "${var.name}-${each.key}"
+  description   = "break-glass-access ${each.key}"
+  role          = aws_iam_role.function[each.key].arn
+  package_type  = "Image"
+  image_uri     = var.image_uri
+  architectures = ["x86_64"]
+  timeout       = each.value.timeout
+  memory_size   = each.value.memory
+  kms_key_arn   = aws_kms_key.this.arn
+
+  reserved_concurrent_executions = each.value.concurrency
+
+  image_config {
+    entry_point = ["/var/task/${each.key}"]
+  }
+
+  environment {
+    variables = local.environment[each.key]
+  }
+
+  logging_config {
+    log_format            = "JSON"
+    log_group             = aws_cloudwatch_log_group.function[each.key].name
+    application_log_level = "INFO"
+    system_log_level      = "WARN"
+  }
+
+  tracing_config {
+    mode = "Active"
+  }
+
+  tags = var.tags
+}
+
+resource "aws_lambda_permission" "api" {
+  statement_id  = "AllowSlackEndpoint"
+  action        = "lambda:InvokeFunction"
+  function_name = aws_lambda_function.this["access-requested"].function_name
+  principal     = "apigateway.amazonaws.com"
+  source_arn    = "${aws_apigatewayv2_api.slack.execution_arn}/*/*/slack/interactions"
+}

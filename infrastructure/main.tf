@@ -1,0 +1,65 @@
+data "aws_caller_identity" "current" {}
+data "aws_region" "current" {}
+data "aws_partition" "current" {}
+
+locals {
+  account   = data.aws_caller_identity.current.account_id
+  region    = data.aws_region.current.name
+  partition = data.aws_partition.current.partition
+
+  state_machine_name = "${var.name}-access"
+  state_machine_arn  = "arn:${local.partition}:states:${local.region}:${local.account}:stateMachine:${local.state_machine_name}"
+  executions_arn     = "arn:${local.partition}:states:${local.region}:${local.account}:execution:${local.state_machine_name}:*"
+
+  slack_api_url = "https://slack.com/api"
+
+  # Every variable each function's Config reads, and nothing else
+  # (checked by crates/contract-tests).
+  environment = {
+    "access-requested" = {
+      STATE_MACHINE_ARN           = local.state_machine_arn
+      SSO_INSTANCE_ARN            = var.sso_instance_arn
+      ALLOWED_ACCOUNT_IDS         = join(",", var.allowed_account_ids)
+      ALLOWED_PERMISSION_SET_ARNS = join(",", var.allowed_permission_set_arns)
+      ALLOWED_SLACK_USER_IDS      = join(",", var.allowed_slack_user_ids)
+      DEFAULT_DURATION_MINUTES    = tostring(var.default_duration_minutes)
+      MAX_DURATION_MINUTES        = tostring(var.max_duration_minutes)
+      SLACK_SIGNING_SECRET_ARN    = aws_secretsmanager_secret.signing_secret.arn
+    }
+    "grant-access" = {
+      SSO_INSTANCE_ARN    = var.sso_instance_arn
+      IDENTITY_STORE_ID   = var.identity_store_id
+      STATE_MACHINE_ARN   = local.state_machine_arn
+      IDENTITY_LOOKUP     = var.identity_lookup
+      SLACK_BOT_TOKEN_ARN = aws_secretsmanager_secret.bot_token.arn
+      SLACK_API_URL       = local.slack_api_url
+    }
+    "revoke-access" = {
+      SSO_INSTANCE_ARN         = var.sso_instance_arn
+      STATE_MACHINE_ARN        = local.state_machine_arn
+      SLACK_BOT_TOKEN_ARN      = aws_secretsmanager_secret.bot_token.arn
+      SLACK_API_URL            = local.slack_api_url
+      CLOUDTRAIL_DELAY_MINUTES = tostring(var.cloudtrail_delay_minutes)
+    }
+    "report-on-access" = {
+      CLOUDTRAIL_REGIONS  = join(",", var.cloudtrail_regions)
+      AUDIT_ROLE_NAME     = var.audit_role_name
+      REPORT_SENDER       = var.report_sender
+      REPORT_RECIPIENTS   = join(",", var.report_recipients)
+      REPORT_CC_REQUESTER = tostring(var.report_cc_requester)
+      SLACK_BOT_TOKEN_ARN = aws_secretsmanager_secret.bot_token.arn
+      SLACK_API_URL       = local.slack_api_url
+      ALERT_SLACK_CHANNEL = var.alert_slack_channel
+      ALERT_TOPIC_ARN     = aws_sns_topic.alerts.arn
+    }
+  }
+
+  # Time each job needs: the grant polls Identity Center for up to two
+  # minutes, the report pages CloudTrail at 2 requests/s per region.
+  functions = {
+    "access-requested" = { timeout = 10, memory = 256, concurrency = 20 }
+    "grant-access"     = { timeout = 300, memory = 256, concurrency = 10 }
+    "revoke-access"    = { timeout = 300, memory = 256, concurrency = 10 }
+    "report-on-access" = { timeout = 900, memory = 512, concurrency = 5 }
+  }
+}

@@ -1,0 +1,26 @@
+variable "role_name" {
+  type        = string
+  description = "Name of the role; the main module's audit_role_name."
+  default     = "break-glass-audit"
+
+  validation {
+    condition     = can(regex("^[\\w+=,.@-]{1,64}$", var.role_name))
+    error_message = "role_name must be an IAM role name."
+  }
+}
+
+variable "report_role_arn" {
+  type        = string
+  description = "report-on-access's role ARN (the main module's report_role_arn output): the only principal trusted."
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$", var.report_role_arn))
+    error_message = "report_role_arn must be an IAM role ARN."
+  }
+}
+
+variable "tags" {
+  type        = map(string)
+  description = "Tags for the role."
+  default     = {}
+}

@@ -1,0 +1,30 @@
+resource "aws_sfn_state_machine" "this" {
+  #checkov:skip=CKV_AWS_285:Execution data holds the Slack response_url (a credential) and users' e-mails; Step Functions keeps each execution's full history itself, logs carry the rest.
+  name     = local.state_machine_name
+  role_arn = aws_iam_role.state_machine.arn
+  type     = "STANDARD"
+
+  definition = templatefile("${path.module}/../statemachine/break-glass.asl.json", {
+    grant_access_arn     = aws_lambda_function.this["grant-access"].arn
+    revoke_access_arn    = aws_lambda_function.this["revoke-access"].arn
+    report_on_access_arn = aws_lambda_function.this["report-on-access"].arn
+  })
+
+  logging_configuration {
+    log_destination        = "${aws_cloudwatch_log_group.state_machine.arn}:*"
+    include_execution_data = false
+    level                  = "ALL"
+  }
+
+  tracing_configuration {
+    enabled = true
+  }
+
+  encryption_configuration {
+    type                              = "CUSTOMER_MANAGED_KMS_KEY"
+    kms_key_id                        = aws_kms_key.this.arn
+    kms_data_key_reuse_period_seconds = 300
+  }
+
+  tags = var.tags
+}

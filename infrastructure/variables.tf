@@ -1,0 +1,209 @@
+variable "name" {
+  type        = string
+  description = "Prefix for every resource this module creates."
+  default     = "break-glass"
+
+  validation {
+    condition     = can(regex("^[a-zA-Z][a-zA-Z0-9-]{1,30}$", var.name))
+    error_message = "name must start with a letter and hold 2 to 31 letters, digits or hyphens."
+  }
+}
+
+variable "image_uri" {
+  type        = string
+  description = "The break-glass-access container image in ECR (one image serves all four functions), e.g. 123456789012.dkr.ecr.eu-west-1.amazonaws.com/break-glass-access:1.0.0."
+
+  validation {
+    condition     = can(regex("^[0-9]{12}\\.dkr\\.ecr\\.[a-z0-9-]+\\.amazonaws\\.com(\\.cn)?/.+(:[^:]+|@sha256:[0-9a-f]{64})$", var.image_uri))
+    error_message = "image_uri must be an ECR image URI with a tag or digest."
+  }
+}
+
+variable "sso_instance_arn" {
+  type        = string
+  description = "The IAM Identity Center instance ARN (arn:aws:sso:::instance/ssoins-...)."
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:sso:::instance/ssoins-[a-zA-Z0-9]+$", var.sso_instance_arn))
+    error_message = "sso_instance_arn must look like arn:aws:sso:::instance/ssoins-..."
+  }
+}
+
+variable "identity_store_id" {
+  type        = string
+  description = "The Identity Center instance's identity store id (d-...)."
+
+  validation {
+    condition     = can(regex("^d-[0-9a-f]{10}$|^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", var.identity_store_id))
+    error_message = "identity_store_id must look like d-1234567890."
+  }
+}
+
+variable "allowed_account_ids" {
+  type        = list(string)
+  description = "Accounts that may be broken into."
+
+  validation {
+    condition     = length(var.allowed_account_ids) > 0 && alltrue([for a in var.allowed_account_ids : can(regex("^[0-9]{12}$", a))])
+    error_message = "allowed_account_ids must hold at least one 12-digit account id."
+  }
+}
+
+variable "allowed_permission_set_arns" {
+  type        = list(string)
+  description = "Permission sets that may be granted; they must belong to sso_instance_arn."
+
+  validation {
+    condition     = length(var.allowed_permission_set_arns) > 0 && alltrue([for p in var.allowed_permission_set_arns : can(regex("^arn:aws[a-z-]*:sso:::permissionSet/ssoins-[a-zA-Z0-9]+/ps-[a-zA-Z0-9]+$", p))])
+    error_message = "allowed_permission_set_arns must hold at least one arn:aws:sso:::permissionSet/ssoins-.../ps-... ARN."
+  }
+}
+
+variable "allowed_slack_user_ids" {
+  type        = list(string)
+  description = "Slack user ids allowed to break glass; empty means any member of the workspace."
+  default     = []
+
+  validation {
+    condition     = alltrue([for u in var.allowed_slack_user_ids : can(regex("^[A-Z0-9]+$", u))])
+    error_message = "allowed_slack_user_ids must be Slack user ids such as U012AB3CD."
+  }
+}
+
+variable "default_duration_minutes" {
+  type        = number
+  description = "How long access lasts when the button does not say."
+  default     = 60
+
+  validation {
+    condition     = var.default_duration_minutes >= 1 && var.default_duration_minutes <= 720 && floor(var.default_duration_minutes) == var.default_duration_minutes
+    error_message = "default_duration_minutes must be a whole number from 1 to 720."
+  }
+}
+
+variable "max_duration_minutes" {
+  type        = number
+  description = "The longest access a button may ask for."
+  default     = 240
+
+  validation {
+    condition     = var.max_duration_minutes >= 1 && var.max_duration_minutes <= 720 && floor(var.max_duration_minutes) == var.max_duration_minutes
+    error_message = "max_duration_minutes must be a whole number from 1 to 720 (Identity Center's longest session)."
+  }
+}
+
+variable "identity_lookup" {
+  type        = string
+  description = "How a Slack e-mail is matched in the identity store: email (emails.value, then userName) or username (userName only)."
+  default     = "email"
+
+  validation {
+    condition     = contains(["email", "username"], var.identity_lookup)
+    error_message = "identity_lookup must be email or username."
+  }
+}
+
+variable "cloudtrail_regions" {
+  type        = list(string)
+  description = "Regions whose CloudTrail the report searches; empty means this region plus us-east-1."
+  default     = []
+
+  validation {
+    condition     = alltrue([for r in var.cloudtrail_regions : can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]$", r))])
+    error_message = "cloudtrail_regions must be region names such as eu-west-1."
+  }
+}
+
+variable "cloudtrail_delay_minutes" {
+  type        = number
+  description = "How long the report waits for CloudTrail after the last session can have ended."
+  default     = 15
+
+  validation {
+    condition     = var.cloudtrail_delay_minutes >= 0 && var.cloudtrail_delay_minutes <= 1440
+    error_message = "cloudtrail_delay_minutes must be from 0 to 1440."
+  }
+}
+
+variable "audit_role_name" {
+  type        = string
+  description = "Name of the read-only role (modules/audit-role) deployed in each target account; empty means the report reads this account's CloudTrail only."
+  default     = ""
+
+  validation {
+    condition     = var.audit_role_name == "" || can(regex("^[\\w+=,.@-]{1,64}$", var.audit_role_name))
+    error_message = "audit_role_name must be an IAM role name."
+  }
+}
+
+variable "report_sender" {
+  type        = string
+  description = "SES-verified address the report is sent from."
+
+  validation {
+    condition     = can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", var.report_sender))
+    error_message = "report_sender must be an e-mail address."
+  }
+}
+
+variable "report_recipients" {
+  type        = list(string)
+  description = "Who receives every report (a security mailbox, say)."
+
+  validation {
+    condition     = alltrue([for r in var.report_recipients : can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", r))])
+    error_message = "report_recipients must be e-mail addresses."
+  }
+}
+
+variable "report_cc_requester" {
+  type        = bool
+  description = "Also send the report to the engineer who broke glass."
+  default     = false
+}
+
+variable "alert_slack_channel" {
+  type        = string
+  description = "Slack channel id that failed revokes and incomplete grants are posted to; empty for none."
+  default     = ""
+
+  validation {
+    condition     = var.alert_slack_channel == "" || can(regex("^[CGD][A-Z0-9]+$", var.alert_slack_channel))
+    error_message = "alert_slack_channel must be a Slack channel id such as C012AB3CD."
+  }
+}
+
+variable "alert_email_addresses" {
+  type        = list(string)
+  description = "Addresses subscribed to the alert topic (they must confirm the subscription)."
+  default     = []
+}
+
+variable "log_retention_days" {
+  type        = number
+  description = "How long function, API and state machine logs are kept."
+  default     = 365
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be a value CloudWatch Logs accepts."
+  }
+}
+
+variable "api_throttling" {
+  type = object({
+    burst_limit = number
+    rate_limit  = number
+  })
+  description = "API Gateway stage throttling for the Slack endpoint."
+  default = {
+    burst_limit = 20
+    rate_limit  = 10
+  }
+}
+
+variable "tags" {
+  type        = map(string)
+  description = "Tags added to every resource."
+  default     = {}
+}
