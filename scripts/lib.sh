@@ -6,16 +6,21 @@ VENV="$ROOT/.venv"
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
-# Creates .venv with the pinned moto once; later calls are instant.
-ensure_moto_venv() {
-  local stamp
-  stamp="$VENV/.installed-$(sha256sum "$ROOT/scripts/requirements-moto.txt" | cut -c1-16)"
+# Creates virtualenv $1 from requirements file $2 once; later calls are
+# instant until the requirements change.
+ensure_venv() {
+  local venv=$1 requirements=$2 stamp
+  stamp="$venv/.installed-$(sha256sum "$requirements" | cut -c1-16)"
   if [[ ! -f "$stamp" ]]; then
-    say "installing moto into $VENV (once)"
-    python3 -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/scripts/requirements-moto.txt"
+    say "installing $(basename "$requirements") into $venv (once)"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
     touch "$stamp"
   fi
+}
+
+ensure_moto_venv() {
+  ensure_venv "$VENV" "$ROOT/scripts/requirements-moto.txt"
 }
 
 free_port() {
@@ -65,12 +70,5 @@ stop_moto() {
 # (checkov pins a boto3 that would fight moto's).
 LINT_VENV="$ROOT/.venv-lint"
 ensure_lint_venv() {
-  local stamp
-  stamp="$LINT_VENV/.installed-$(sha256sum "$ROOT/scripts/requirements-lint.txt" | cut -c1-16)"
-  if [[ ! -f "$stamp" ]]; then
-    say "installing checkov, hadolint and shellcheck into $LINT_VENV (once)"
-    python3 -m venv "$LINT_VENV"
-    "$LINT_VENV/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/scripts/requirements-lint.txt"
-    touch "$stamp"
-  fi
+  ensure_venv "$LINT_VENV" "$ROOT/scripts/requirements-lint.txt"
 }

@@ -432,3 +432,71 @@ fn config_names_the_first_missing_variable() {
         "environment variable SSO_INSTANCE_ARN is required but not set"
     );
 }
+
+/// Collects everything the handler logs, at every level.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn secrets_signatures_bodies_and_response_urls_never_reach_the_logs() {
+    let world = World::new().await;
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let response_url = "https://hooks.slack.com/actions/T0001/5550001/SeCrEtToKeN";
+    let click = seed_click("U0001", "1.1", response_url);
+    let (headers, body) = signed(&click, NOW);
+    let signature = headers
+        .iter()
+        .find(|(k, _)| k == "x-slack-signature")
+        .unwrap()
+        .1
+        .clone();
+    world.click(event(&headers, &body, true)).await;
+    let forged = slack_headers("wrong", NOW, body.as_bytes());
+    let forged_signature = forged
+        .iter()
+        .find(|(k, _)| k == "x-slack-signature")
+        .unwrap()
+        .1
+        .clone();
+    world.click(event(&forged, &body, false)).await;
+    let mut outsider = click.clone();
+    outsider["callback_id"] = json!("deployment_999999999999_abc");
+    let (headers, body2) = signed(&outsider, NOW);
+    world.click(event(&headers, &body2, false)).await;
+
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logs.contains("break glass started"),
+        "the handler did log: {logs}"
+    );
+    assert!(logs.contains("refused by policy"));
+    for secret in [
+        SECRET,
+        signature.as_str(),
+        forged_signature.as_str(),
+        "SeCrEtToKeN",
+        "hooks.slack.com",
+        "payload=",
+        "legacy-verification-token",
+    ] {
+        assert!(!logs.contains(secret), "{secret:?} leaked into the logs:\n{logs}");
+    }
+}

@@ -25,15 +25,12 @@ use break_glass_core::ErrorType;
 use break_glass_core::access::IdentityLookup;
 use break_glass_core::clock::ManualClock;
 use break_glass_core::config::{SecretSource, SlackSettings};
-use break_glass_core::contract::{AccessRequest, Execution, Requester, SlackThread};
-use break_glass_core::domain::AccessDuration;
 use break_glass_testkit::executions::InMemoryExecutions;
-use break_glass_testkit::moto;
 use break_glass_testkit::slack::SlackStandIn;
 use break_glass_testkit::sso_mocks::{permission_set, status};
+use break_glass_testkit::{fixtures, moto};
 use serde_json::Value;
 
-const ACCOUNT: &str = "123456789012";
 const INSTANCE: &str = "arn:aws:sso:::instance/ssoins-12345";
 const SET: &str = "arn:aws:sso:::permissionSet/ssoins-12345/ps-12345";
 
@@ -80,24 +77,14 @@ async fn grant_with(rules: &[&Rule]) -> Outcome {
             api_url: slack.api_url(),
         },
     };
-    let request = AccessRequest {
-        requester: Requester {
-            slack_user_id: "U0001".parse().unwrap(),
-            slack_user_name: "alice".into(),
-            slack_team_id: "T1".into(),
-        },
-        slack: SlackThread {
-            channel_id: "C1".into(),
-            message_ts: "1.1".into(),
-            thread_ts: "1.1".into(),
-            response_url: slack.response_url("1"),
-        },
-        account_id: ACCOUNT.parse().unwrap(),
-        permission_set_arn: SET.parse().unwrap(),
-        duration_seconds: AccessDuration::from_minutes(60).unwrap(),
-        requested_at: "2026-11-30T09:00:00Z".parse().unwrap(),
-    };
-    let execution = Execution::new(request.execution_name(1), request);
+    let mut request = fixtures::request(
+        "U0001",
+        SET,
+        &slack.response_url("1"),
+        "2026-11-30T09:00:00Z".parse().unwrap(),
+    );
+    request.requester.slack_user_name = "alice".into();
+    let execution = fixtures::execution(request);
     let deps = grant_access::Deps {
         config: &config,
         identity_center: &sso,

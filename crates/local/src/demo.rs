@@ -21,8 +21,9 @@ use break_glass_testkit::{interaction_body, moto, seed_click, slack_headers};
 use serde_json::Value;
 
 use crate::asl::Definition;
+use crate::binaries::LambdaBinaries;
 use crate::runner::{ExecutionView, Functions, LocalStateMachine, PLACEHOLDERS, render};
-use crate::server::{Endpoint, router};
+use crate::server::{Answerer, Endpoint, router};
 
 pub const INSTANCE: &str = "arn:aws:sso:::instance/ssoins-12345";
 pub const PERMISSION_SET: &str = "arn:aws:sso:::permissionSet/ssoins-12345/ps-12345";
@@ -50,6 +51,9 @@ pub struct Options {
     pub time_scale: f64,
     pub listen: String,
     pub drill: Drill,
+    /// Run the compiled function binaries in this directory instead of the
+    /// handlers in-process.
+    pub lambda_binaries: Option<std::path::PathBuf>,
     /// Print the story to stdout.
     pub narrate: bool,
 }
@@ -232,47 +236,80 @@ pub async fn run(opts: Options) -> Result<Outcome, String> {
     ]
     .into_iter()
     .collect();
+    let env_pairs: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
     let lookup = move |k: &str| env.get(k).cloned();
     let e = |err: break_glass_core::config::ConfigError| err.to_string();
-    let access_config = access_requested::Config::from_env(&lookup).map_err(e)?;
-    let cloudtrail_sdk = moto::sdk_at(trail.url()).await;
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let sso: Arc<dyn IdentityCenter> = Arc::new(SsoAdmin::from_sdk(
-        &sdk,
-        INSTANCE
-            .parse()
-            .map_err(|e: break_glass_core::domain::DomainError| e.to_string())?,
-    ));
-    let slack_api: Arc<SlackWebApi> =
-        Arc::new(SlackWebApi::new(slack.api_url(), Some(BotToken::new(BOT_TOKEN))));
-    let functions = Functions {
-        grant: grant_access::Config::from_env(&lookup).map_err(e)?,
-        revoke: revoke_access::Config::from_env(&lookup).map_err(e)?,
-        report: report_on_access::Config::from_env(&lookup).map_err(e)?,
-        revoke_identity_center: match opts.drill {
-            Drill::RevokeFails => Arc::new(RefusingDeletes(sso.clone())),
-            _ => sso.clone(),
-        },
-        identity_center: sso,
-        directory: Arc::new(IdentityStore::from_sdk(&sdk, IDENTITY_STORE)),
-        slack: slack_api.clone(),
-        trail: Arc::new(CloudTrailLookup::new(&cloudtrail_sdk, None)),
-        mailer: Arc::new(Ses::from_sdk(&sdk)),
-        alerts: None,
-        clock: clock.clone(),
-    };
     let definition = Definition::parse(&render(&opts.definition, PLACEHOLDERS)).map_err(|e| e.to_string())?;
-    let machine = LocalStateMachine::new(definition, functions, opts.time_scale);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let listener = tokio::net::TcpListener::bind(&opts.listen)
         .await
         .map_err(|e| format!("listen on {}: {e}", opts.listen))?;
     let url = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
+    let (machine, answerer) = match &opts.lambda_binaries {
+        Some(dir) => {
+            // The real binaries, as Lambda runs them: AWS through moto, Step
+            // Functions through this process, CloudTrail through its stand-in.
+            let mut binary_env = env_pairs;
+            binary_env.extend(
+                [
+                    ("AWS_ENDPOINT_URL", opts.moto_endpoint.as_str()),
+                    ("AWS_ENDPOINT_URL_SFN", url.as_str()),
+                    ("AWS_ENDPOINT_URL_CLOUDTRAIL", trail.url()),
+                    ("AWS_REGION", "us-east-1"),
+                    ("AWS_ACCESS_KEY_ID", "testing"),
+                    ("AWS_SECRET_ACCESS_KEY", "testing"),
+                    ("AWS_EC2_METADATA_DISABLED", "true"),
+                ]
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+            );
+            if opts.drill == Drill::RevokeFails {
+                return Err("the revoke drill needs in-process functions".into());
+            }
+            let binaries = Arc::new(LambdaBinaries::start(dir, &binary_env).await?);
+            let machine =
+                LocalStateMachine::new(definition, binaries.clone(), clock.clone(), opts.time_scale);
+            (machine, Answerer::Binary(binaries))
+        }
+        None => {
+            let cloudtrail_sdk = moto::sdk_at(trail.url()).await;
+            let sso: Arc<dyn IdentityCenter> = Arc::new(SsoAdmin::from_sdk(
+                &sdk,
+                INSTANCE
+                    .parse()
+                    .map_err(|e: break_glass_core::domain::DomainError| e.to_string())?,
+            ));
+            let slack_api: Arc<SlackWebApi> =
+                Arc::new(SlackWebApi::new(slack.api_url(), Some(BotToken::new(BOT_TOKEN))));
+            let functions = Functions {
+                grant: grant_access::Config::from_env(&lookup).map_err(e)?,
+                revoke: revoke_access::Config::from_env(&lookup).map_err(e)?,
+                report: report_on_access::Config::from_env(&lookup).map_err(e)?,
+                revoke_identity_center: match opts.drill {
+                    Drill::RevokeFails => Arc::new(RefusingDeletes(sso.clone())),
+                    _ => sso.clone(),
+                },
+                identity_center: sso,
+                directory: Arc::new(IdentityStore::from_sdk(&sdk, IDENTITY_STORE)),
+                slack: slack_api.clone(),
+                trail: Arc::new(CloudTrailLookup::new(&cloudtrail_sdk, None)),
+                mailer: Arc::new(Ses::from_sdk(&sdk)),
+                alerts: None,
+                clock: clock.clone(),
+            };
+            let machine =
+                LocalStateMachine::new(definition, Arc::new(functions), clock.clone(), opts.time_scale);
+            let answerer = Answerer::InProcess {
+                config: Arc::new(access_requested::Config::from_env(&lookup).map_err(e)?),
+                secret: Arc::new(break_glass_core::slack::SigningSecret::new(SIGNING_SECRET)),
+                slack: slack_api,
+                clock: clock.clone(),
+            };
+            (machine, answerer)
+        }
+    };
     let app = router(Endpoint {
         machine: machine.clone(),
-        config: Arc::new(access_config),
-        secret: Arc::new(break_glass_core::slack::SigningSecret::new(SIGNING_SECRET)),
-        slack: slack_api,
-        clock: clock.clone(),
+        answerer,
     });
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;

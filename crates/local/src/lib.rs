@@ -1,4 +1,7 @@
 pub mod asl;
+pub mod binaries;
+pub mod coldstart;
 pub mod demo;
 pub mod runner;
 pub mod server;
+pub mod sfn_api;

@@ -1,7 +1,8 @@
 //! `break-glass-local`: the product on one machine.
 //!
 //!   break-glass-local demo  --moto URL [--time-scale N] [--listen ADDR]
-//!   break-glass-local serve [--listen 127.0.0.1:8787] [--time-scale N] [--definition FILE]
+//!   break-glass-local serve [--listen 127.0.0.1:8787] [--time-scale N] [--definition FILE] [--lambda-binaries DIR]
+//!   break-glass-local cold-start --lambda-binaries DIR [--runs N]
 //!
 //! `serve` reads the same environment variables as the Lambdas (AWS
 //! endpoints through AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_CLOUDTRAIL).
@@ -21,9 +22,10 @@ use break_glass_core::config::ProcessEnv;
 use break_glass_core::ports::{Alerts, IdentityCenter};
 use break_glass_core::slack::SigningSecret;
 use break_glass_local::asl::Definition;
+use break_glass_local::binaries::LambdaBinaries;
 use break_glass_local::demo::{self, Drill};
 use break_glass_local::runner::{Functions, LocalStateMachine, PLACEHOLDERS, render};
-use break_glass_local::server::{Endpoint, router};
+use break_glass_local::server::{Answerer, Endpoint, router};
 
 const DEFAULT_DEFINITION: &str = include_str!("../../../statemachine/break-glass.asl.json");
 
@@ -33,6 +35,8 @@ struct Args {
     time_scale: f64,
     moto: Option<String>,
     definition: String,
+    lambda_binaries: Option<std::path::PathBuf>,
+    runs: Option<usize>,
 }
 
 fn parse() -> Result<Args, String> {
@@ -46,6 +50,8 @@ fn parse() -> Result<Args, String> {
         time_scale: 1.0,
         moto: None,
         definition: DEFAULT_DEFINITION.into(),
+        lambda_binaries: None,
+        runs: None,
     };
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or(format!("{flag} needs a value"));
@@ -60,6 +66,14 @@ fn parse() -> Result<Args, String> {
                 }
             }
             "--moto" => parsed.moto = Some(value()?),
+            "--lambda-binaries" => parsed.lambda_binaries = Some(value()?.into()),
+            "--runs" => {
+                parsed.runs = Some(
+                    value()?
+                        .parse()
+                        .map_err(|_| "--runs takes a number".to_string())?,
+                )
+            }
             "--definition" => {
                 let path = value()?;
                 parsed.definition = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
@@ -82,6 +96,7 @@ async fn main() -> ExitCode {
     let result = match parse() {
         Ok(args) if args.command == "demo" => run_demo(args).await,
         Ok(args) if args.command == "serve" => serve(args).await,
+        Ok(args) if args.command == "cold-start" => cold_start(args).await,
         Ok(args) => Err(format!("unknown command {}: use serve or demo", args.command)),
         Err(e) => Err(e),
     };
@@ -92,6 +107,36 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `cold-start --lambda-binaries DIR [--runs N]`: DIR/access-requested's
+/// cold start, N times.
+async fn cold_start(args: Args) -> Result<(), String> {
+    let dir = args
+        .lambda_binaries
+        .ok_or("cold-start needs --lambda-binaries DIR")?;
+    let runs = args.runs.unwrap_or(10);
+    let mut answered = Vec::new();
+    let mut rss = Vec::new();
+    for run in 1..=runs {
+        let m = break_glass_local::coldstart::measure(&dir.join("access-requested")).await?;
+        println!(
+            "run {run:>2}: ready for events after {:>6.1} ms, first click answered after {:>6.1} ms, peak RSS {:>6.1} MB",
+            m.ready.as_secs_f64() * 1000.0,
+            m.answered.as_secs_f64() * 1000.0,
+            m.peak_rss_kib as f64 / 1024.0
+        );
+        answered.push(m.answered);
+        rss.push(m.peak_rss_kib);
+    }
+    answered.sort();
+    rss.sort_unstable();
+    println!(
+        "median over {runs}: first click answered after {:.1} ms, peak RSS {:.1} MB",
+        answered[answered.len() / 2].as_secs_f64() * 1000.0,
+        rss[rss.len() / 2] as f64 / 1024.0
+    );
+    Ok(())
 }
 
 async fn run_demo(args: Args) -> Result<(), String> {
@@ -112,6 +157,7 @@ async fn run_demo(args: Args) -> Result<(), String> {
             args.listen
         },
         drill: Drill::None,
+        lambda_binaries: args.lambda_binaries,
         narrate: true,
     })
     .await?;
@@ -122,6 +168,42 @@ async fn run_demo(args: Args) -> Result<(), String> {
 }
 
 async fn serve(args: Args) -> Result<(), String> {
+    let definition = Definition::parse(&render(&args.definition, PLACEHOLDERS)).map_err(|e| e.to_string())?;
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .map_err(|e| format!("listen on {}: {e}", args.listen))?;
+    let url = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let (machine, answerer) = match &args.lambda_binaries {
+        Some(dir) => {
+            // The binaries read the same environment, and reach Step
+            // Functions through this process.
+            let mut env: Vec<(String, String)> = std::env::vars().collect();
+            env.push(("AWS_ENDPOINT_URL_SFN".into(), url.clone()));
+            env.push((
+                "STATE_MACHINE_ARN".into(),
+                break_glass_local::sfn_api::STATE_MACHINE_ARN.into(),
+            ));
+            let binaries = Arc::new(LambdaBinaries::start(dir, &env).await?);
+            let machine =
+                LocalStateMachine::new(definition, binaries.clone(), clock.clone(), args.time_scale);
+            (machine, Answerer::Binary(binaries))
+        }
+        None => in_process(definition, clock.clone(), args.time_scale).await?,
+    };
+    let app = router(Endpoint { machine, answerer });
+    println!(
+        "break-glass-local serving POST /slack/interactions and GET /executions on {url} (time scale {})",
+        args.time_scale
+    );
+    axum::serve(listener, app).await.map_err(|e| e.to_string())
+}
+
+async fn in_process(
+    definition: Definition,
+    clock: Arc<dyn Clock>,
+    time_scale: f64,
+) -> Result<(Arc<LocalStateMachine>, Answerer), String> {
     let e = |err: break_glass_core::config::ConfigError| err.to_string();
     let access = access_requested::Config::from_env(&ProcessEnv).map_err(e)?;
     let grant = grant_access::Config::from_env(&ProcessEnv).map_err(e)?;
@@ -135,7 +217,6 @@ async fn serve(args: Args) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     let slack = Arc::new(SlackWebApi::new(&grant.slack.api_url, Some(BotToken::new(token))));
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let sso: Arc<dyn IdentityCenter> = Arc::new(SsoAdmin::from_sdk(&sdk, grant.instance.clone()));
     let alerts: Option<Arc<dyn Alerts>> = report
         .alert_topic_arn
@@ -154,21 +235,12 @@ async fn serve(args: Args) -> Result<(), String> {
         revoke,
         report,
     };
-    let definition = Definition::parse(&render(&args.definition, PLACEHOLDERS)).map_err(|e| e.to_string())?;
-    let machine = LocalStateMachine::new(definition, functions, args.time_scale);
-    let listener = tokio::net::TcpListener::bind(&args.listen)
-        .await
-        .map_err(|e| format!("listen on {}: {e}", args.listen))?;
-    let app = router(Endpoint {
-        machine,
+    let machine = LocalStateMachine::new(definition, Arc::new(functions), clock.clone(), time_scale);
+    let answerer = Answerer::InProcess {
         config: Arc::new(access),
         secret: Arc::new(SigningSecret::new(secret)),
         slack,
         clock,
-    });
-    println!(
-        "break-glass-local serving POST /slack/interactions and GET /executions on http://{} (time scale {})",
-        args.listen, args.time_scale
-    );
-    axum::serve(listener, app).await.map_err(|e| e.to_string())
+    };
+    Ok((machine, answerer))
 }

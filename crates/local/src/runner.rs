@@ -53,9 +53,29 @@ pub struct Functions {
     pub clock: Arc<dyn Clock>,
 }
 
+/// Runs a task resource: in-process ([`Functions`]) or as a real Lambda
+/// binary ([`crate::binaries::LambdaBinaries`]).
+#[async_trait]
+pub trait Tasks: Send + Sync + std::fmt::Debug {
+    /// `executions` is the state machine itself, for holders.
+    async fn run(
+        &self,
+        resource: &str,
+        input: Value,
+        executions: &dyn Executions,
+    ) -> Result<Value, TaskError>;
+}
+
 struct Bound<'a> {
-    functions: &'a Functions,
+    tasks: &'a dyn Tasks,
     executions: &'a dyn Executions,
+}
+
+#[async_trait]
+impl Invoker for Bound<'_> {
+    async fn invoke(&self, resource: &str, input: Value) -> Result<Value, TaskError> {
+        self.tasks.run(resource, input, self.executions).await
+    }
 }
 
 fn task_error<E: break_glass_core::ErrorType + std::fmt::Display>(e: E) -> TaskError {
@@ -68,16 +88,21 @@ fn task_error<E: break_glass_core::ErrorType + std::fmt::Display>(e: E) -> TaskE
 }
 
 #[async_trait]
-impl Invoker for Bound<'_> {
-    async fn invoke(&self, resource: &str, input: Value) -> Result<Value, TaskError> {
-        let f = self.functions;
+impl Tasks for Functions {
+    async fn run(
+        &self,
+        resource: &str,
+        input: Value,
+        executions: &dyn Executions,
+    ) -> Result<Value, TaskError> {
+        let f = self;
         match resource {
             "local:grant-access" => {
                 let deps = grant_access::Deps {
                     config: &f.grant,
                     identity_center: f.identity_center.as_ref(),
                     directory: f.directory.as_ref(),
-                    executions: self.executions,
+                    executions,
                     slack: f.slack.as_ref(),
                     clock: f.clock.as_ref(),
                 };
@@ -87,7 +112,7 @@ impl Invoker for Bound<'_> {
                 let deps = revoke_access::Deps {
                     config: &f.revoke,
                     identity_center: f.revoke_identity_center.as_ref(),
-                    executions: self.executions,
+                    executions,
                     slack: f.slack.as_ref(),
                     clock: f.clock.as_ref(),
                 };
@@ -128,17 +153,24 @@ pub struct ExecutionView {
 #[derive(Debug)]
 pub struct LocalStateMachine {
     definition: Definition,
-    functions: Functions,
+    tasks: Arc<dyn Tasks>,
+    clock: Arc<dyn Clock>,
     time_scale: f64,
     records: Mutex<Vec<ExecutionView>>,
     me: Weak<LocalStateMachine>,
 }
 
 impl LocalStateMachine {
-    pub fn new(definition: Definition, functions: Functions, time_scale: f64) -> Arc<Self> {
+    pub fn new(
+        definition: Definition,
+        tasks: Arc<dyn Tasks>,
+        clock: Arc<dyn Clock>,
+        time_scale: f64,
+    ) -> Arc<Self> {
         Arc::new_cyclic(|me| Self {
             definition,
-            functions,
+            tasks,
+            clock,
             time_scale,
             records: Mutex::new(Vec::new()),
             me: me.clone(),
@@ -212,7 +244,7 @@ impl Executions for LocalStateMachine {
                 name: name.to_string(),
                 status: "RUNNING".into(),
                 current_state: None,
-                started_at: self.functions.clock.now(),
+                started_at: self.clock.now(),
                 input: parsed.clone(),
                 output: None,
                 error: None,
@@ -230,11 +262,11 @@ impl Executions for LocalStateMachine {
         let execution_name = name.to_string();
         tokio::spawn(async move {
             let context = json!({
-                "Execution": {"Name": execution_name, "Id": format!("local:execution:break-glass:{execution_name}"), "Input": parsed, "StartTime": me.functions.clock.now().to_rfc3339()},
+                "Execution": {"Name": execution_name, "Id": format!("local:execution:break-glass:{execution_name}"), "Input": parsed, "StartTime": me.clock.now().to_rfc3339()},
                 "StateMachine": {"Name": "break-glass", "Id": "local:stateMachine:break-glass"}
             });
             let bound = Bound {
-                functions: &me.functions,
+                tasks: me.tasks.as_ref(),
                 executions: me.as_ref(),
             };
             let recorder = |event: HistoryEvent| me.record(&execution_name, event);
@@ -243,7 +275,7 @@ impl Executions for LocalStateMachine {
                 parsed.clone(),
                 &context,
                 &bound,
-                me.functions.clock.as_ref(),
+                me.clock.as_ref(),
                 me.time_scale,
                 &recorder,
             )

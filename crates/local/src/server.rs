@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use access_requested::Deps;
-use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use aws_lambda_events::encodings::Body as LambdaBody;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -15,22 +15,38 @@ use break_glass_core::clock::Clock;
 use break_glass_core::ports::Slack;
 use break_glass_core::slack::SigningSecret;
 
+use crate::binaries::LambdaBinaries;
 use crate::runner::LocalStateMachine;
+
+/// Who answers Slack: the handler in-process, or the access-requested binary.
+#[derive(Debug, Clone)]
+pub enum Answerer {
+    InProcess {
+        config: Arc<access_requested::Config>,
+        secret: Arc<SigningSecret>,
+        slack: Arc<dyn Slack>,
+        clock: Arc<dyn Clock>,
+    },
+    Binary(Arc<LambdaBinaries>),
+}
 
 #[derive(Debug, Clone)]
 pub struct Endpoint {
     pub machine: Arc<LocalStateMachine>,
-    pub config: Arc<access_requested::Config>,
-    pub secret: Arc<SigningSecret>,
-    pub slack: Arc<dyn Slack>,
-    pub clock: Arc<dyn Clock>,
+    pub answerer: Answerer,
 }
 
+/// `POST /slack/interactions`, `GET /executions`, and the Step Functions API
+/// (`POST /` with `X-Amz-Target: AWSStepFunctions.*`).
 pub fn router(endpoint: Endpoint) -> Router {
+    let sfn = Router::new()
+        .route("/", post(crate::sfn_api::serve))
+        .with_state(endpoint.machine.clone());
     Router::new()
         .route("/slack/interactions", post(interactions))
         .route("/executions", get(executions))
         .with_state(endpoint)
+        .merge(sfn)
 }
 
 /// Hands the request to access-requested exactly as API Gateway would:
@@ -42,14 +58,42 @@ async fn interactions(State(e): State<Endpoint>, headers: HeaderMap, body: Bytes
     event.body = Some(base64::engine::general_purpose::STANDARD.encode(&body));
     event.is_base64_encoded = true;
     event.raw_path = Some("/slack/interactions".into());
-    let deps = Deps {
-        config: &e.config,
-        secret: &e.secret,
-        executions: e.machine.as_ref(),
-        slack: e.slack.as_ref(),
-        clock: e.clock.as_ref(),
+    let answer = match &e.answerer {
+        Answerer::InProcess {
+            config,
+            secret,
+            slack,
+            clock,
+        } => {
+            let deps = Deps {
+                config,
+                secret,
+                executions: e.machine.as_ref(),
+                slack: slack.as_ref(),
+                clock: clock.as_ref(),
+            };
+            access_requested::handle(event, &deps).await
+        }
+        Answerer::Binary(binaries) => {
+            let event = serde_json::to_value(&event).unwrap_or_default();
+            let answered = binaries
+                .invoke("access-requested", event, std::time::Duration::from_secs(10))
+                .await;
+            match answered.map(serde_json::from_value::<ApiGatewayV2httpResponse>) {
+                Ok(Ok(response)) => response,
+                Ok(Err(e)) => {
+                    return (StatusCode::BAD_GATEWAY, format!("unreadable answer: {e}")).into_response();
+                }
+                Err(e) => {
+                    return (
+                        StatusCode::BAD_GATEWAY,
+                        format!("{}: {}", e.error_type, e.error_message),
+                    )
+                        .into_response();
+                }
+            }
+        }
     };
-    let answer = access_requested::handle(event, &deps).await;
     let status = StatusCode::from_u16(u16::try_from(answer.status_code).unwrap_or(500))
         .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let body = match answer.body {

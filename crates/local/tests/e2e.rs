@@ -9,12 +9,17 @@ use break_glass_local::demo::{self, Drill, Outcome};
 const DEFINITION: &str = include_str!("../../../statemachine/break-glass.asl.json");
 
 async fn run(drill: Drill) -> Outcome {
+    run_with(drill, None).await
+}
+
+async fn run_with(drill: Drill, lambda_binaries: Option<std::path::PathBuf>) -> Outcome {
     demo::run(demo::Options {
         moto_endpoint: break_glass_testkit::moto::endpoint(),
         definition: DEFINITION.into(),
         time_scale: 7200.0,
         listen: "127.0.0.1:0".into(),
         drill,
+        lambda_binaries,
         narrate: false,
     })
     .await
@@ -135,4 +140,35 @@ async fn a_failed_grant_revokes_nothing_and_tells_the_clicker() {
     );
     assert!(o.alerts.is_empty(), "nothing was granted: no alarm to raise");
     assert!(o.emails.is_empty());
+}
+
+/// The same break glass with the compiled Lambda binaries themselves, driven
+/// through the Lambda Runtime API (scripts/test builds them first).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_real_lambda_binaries_do_the_same() {
+    let dir = std::env::var("BREAK_GLASS_LAMBDA_BINARIES")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| {
+            std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/debug"))
+        });
+    assert!(
+        dir.join("grant-access").is_file(),
+        "{} has no grant-access binary: run cargo build --bins first (scripts/test does)",
+        dir.display()
+    );
+    let o = run_with(Drill::None, Some(dir)).await;
+    assert_eq!(o.click_status, 200, "{}", o.click_answer);
+    assert_eq!(o.execution.status, "SUCCEEDED", "{:?}", o.execution.error);
+    assert_eq!(
+        states(&o),
+        ["Grant", "HoldAccess", "Revoke", "WaitForCloudTrail", "Report"]
+    );
+    assert!(o.assigned_while_holding);
+    assert!(!o.assigned_after);
+    let thread: Vec<&str> = o.thread.iter().map(|p| p.text.as_str()).collect();
+    assert_eq!(thread.len(), 3, "{thread:?}");
+    assert!(thread[0].starts_with(":unlock:"));
+    assert!(thread[1].starts_with(":lock: Access removed"));
+    assert!(thread[2].starts_with(":clipboard: Activity report"));
+    assert_eq!(o.emails.len(), 1);
 }

@@ -10,13 +10,10 @@ use break_glass_adapters::mailer::Ses;
 use break_glass_adapters::slack::{BotToken, SlackWebApi};
 use break_glass_core::clock::ManualClock;
 use break_glass_core::config::{SecretSource, SlackSettings};
-use break_glass_core::contract::{
-    AccessRequest, AssignmentSource, Execution, Grant, Requester, Revoke, RevokeOutcome, SlackThread,
-};
-use break_glass_core::domain::AccessDuration;
+use break_glass_core::contract::{AssignmentSource, Execution, Grant, Revoke, RevokeOutcome};
 use break_glass_testkit::cloudtrail::{CloudTrailStandIn, session_event};
-use break_glass_testkit::moto;
 use break_glass_testkit::slack::SlackStandIn;
+use break_glass_testkit::{fixtures, moto};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
@@ -28,26 +25,14 @@ fn t(s: &str) -> DateTime<Utc> {
 }
 
 fn revoked_execution(slack: &SlackStandIn) -> Execution {
-    let request = AccessRequest {
-        requester: Requester {
-            slack_user_id: "U0001".parse().unwrap(),
-            slack_user_name: "alice".into(),
-            slack_team_id: "T1".into(),
-        },
-        slack: SlackThread {
-            channel_id: "C0INCIDENT".into(),
-            message_ts: "1.1".into(),
-            thread_ts: "1.1".into(),
-            response_url: slack.response_url("1"),
-        },
-        account_id: ACCOUNT.parse().unwrap(),
-        permission_set_arn: "arn:aws:sso:::permissionSet/ssoins-12345/ps-12345"
-            .parse()
-            .unwrap(),
-        duration_seconds: AccessDuration::from_minutes(60).unwrap(),
-        requested_at: t("2026-11-30T09:00:00Z"),
-    };
-    let mut e = Execution::new(request.execution_name(1), request);
+    let mut request = fixtures::request(
+        "U0001",
+        "arn:aws:sso:::permissionSet/ssoins-12345/ps-12345",
+        &slack.response_url("1"),
+        t("2026-11-30T09:00:00Z"),
+    );
+    request.slack.channel_id = "C0INCIDENT".into();
+    let mut e = fixtures::execution(request);
     e.grant = Some(Grant {
         user_id: "u-1".into(),
         user_name: USER.into(),

@@ -20,9 +20,9 @@ use break_glass_adapters::slack::{BotToken, SlackWebApi};
 use break_glass_core::ErrorType;
 use break_glass_core::clock::ManualClock;
 use break_glass_core::config::{SecretSource, SlackSettings};
-use break_glass_core::contract::{AccessRequest, AssignmentSource, Execution, Grant, Requester, SlackThread};
-use break_glass_core::domain::AccessDuration;
+use break_glass_core::contract::{AssignmentSource, Execution, Grant};
 use break_glass_testkit::executions::InMemoryExecutions;
+use break_glass_testkit::fixtures;
 use break_glass_testkit::slack::SlackStandIn;
 use break_glass_testkit::sso_mocks::{status, user_assignments};
 use serde_json::Value;
@@ -31,24 +31,13 @@ const INSTANCE: &str = "arn:aws:sso:::instance/ssoins-12345";
 const SET: &str = "arn:aws:sso:::permissionSet/ssoins-12345/ps-12345";
 
 fn granted() -> Execution {
-    let request = AccessRequest {
-        requester: Requester {
-            slack_user_id: "U0001".parse().unwrap(),
-            slack_user_name: "alice".into(),
-            slack_team_id: "T1".into(),
-        },
-        slack: SlackThread {
-            channel_id: "C1".into(),
-            message_ts: "1.1".into(),
-            thread_ts: "1.1".into(),
-            response_url: "http://127.0.0.1:9/actions/x".into(),
-        },
-        account_id: "123456789012".parse().unwrap(),
-        permission_set_arn: SET.parse().unwrap(),
-        duration_seconds: AccessDuration::from_minutes(60).unwrap(),
-        requested_at: "2026-11-30T09:00:00Z".parse().unwrap(),
-    };
-    let mut execution = Execution::new(request.execution_name(1), request);
+    let request = fixtures::request(
+        "U0001",
+        SET,
+        "http://127.0.0.1:9/actions/x",
+        "2026-11-30T09:00:00Z".parse().unwrap(),
+    );
+    let mut execution = fixtures::execution(request);
     execution.grant = Some(Grant {
         user_id: "user-1".into(),
         user_name: "alice@example.com".into(),

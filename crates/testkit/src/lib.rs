@@ -8,7 +8,9 @@
 
 pub mod cloudtrail;
 pub mod executions;
+pub mod fixtures;
 pub mod moto;
+pub mod runtime_api;
 pub mod slack;
 pub mod sso_mocks;
 

@@ -19,6 +19,9 @@ pub struct Post {
     pub channel: String,
     pub thread_ts: Option<String>,
     pub text: String,
+    /// When it arrived, for latency measurements.
+    #[serde(skip)]
+    pub received_at: std::time::Instant,
 }
 
 #[derive(Debug, Default)]
@@ -161,6 +164,7 @@ async fn post_message(State(shared): State<Shared>, headers: HeaderMap, body: St
         channel: channel.to_string(),
         thread_ts: body["thread_ts"].as_str().map(str::to_string),
         text: text.to_string(),
+        received_at: std::time::Instant::now(),
     });
     Json(json!({"ok": true, "channel": channel, "ts": ts, "message": {"type": "message", "text": text, "ts": ts}}))
         .into_response()
