@@ -56,11 +56,7 @@ impl CloudTrailStandIn {
         let app = Router::new()
             .route("/", post(lookup_events))
             .with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let url = format!("http://{}", crate::serve_local(addr, app).await);
         Self { url, shared }
     }
 

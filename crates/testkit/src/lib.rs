@@ -14,6 +14,22 @@ pub mod runtime_api;
 pub mod slack;
 pub mod sso_mocks;
 
+/// Serves `app` on `addr` (`127.0.0.1:0` for a free port) for as long as the
+/// current tokio runtime lives; returns the bound address. A stand-in that
+/// cannot bind is a broken test environment, so that panics with the reason.
+pub async fn serve_local(addr: &str, app: axum::Router) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .unwrap_or_else(|e| panic!("stand-in cannot listen on {addr}: {e}"));
+    let bound = listener
+        .local_addr()
+        .unwrap_or_else(|e| panic!("stand-in has no local address: {e}"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    bound
+}
+
 /// Signs a Slack request body the way Slack does, for `now`: the headers to
 /// send with it.
 pub fn slack_headers(secret: &str, timestamp: i64, body: &[u8]) -> Vec<(String, String)> {

@@ -64,11 +64,7 @@ impl RuntimeApi {
             .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
             .route("/2018-06-01/runtime/init/error", post(init_error))
             .with_state((shared.clone(), function_arn));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap().to_string();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let address = crate::serve_local("127.0.0.1:0", app).await.to_string();
         Self { address, shared }
     }
 

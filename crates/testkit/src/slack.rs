@@ -67,11 +67,7 @@ impl SlackStandIn {
             .route("/actions/{*rest}", post(response_url))
             .route("/_standin/messages", get(dump))
             .with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let base = format!("http://{}", crate::serve_local(addr, app).await);
         Self { base, shared }
     }
 
