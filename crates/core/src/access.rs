@@ -11,13 +11,18 @@ use chrono::{DateTime, Utc};
 use thiserror::Error;
 
 use crate::clock::Clock;
-use crate::contract::{AccessRequest, Execution, Grant};
+use crate::contract::{AccessRequest, AssignmentSource};
 use crate::domain::{AccountId, PermissionSetArn, SlackUserId};
-use crate::ports::{
-    Directory, DirectoryUser, Executions, IdentityCenter, LookupAttribute, PortError, PortErrorKind,
-    ProvisioningStatus, Slack,
+use crate::ledger::{
+    Claim, GrantPlan, ItemState, LedgerItem, LedgerKey, ReleasePlan, Released, Then, grant_needs_listing,
+    plan_closed, plan_grant, plan_granted, plan_release,
 };
-use crate::retry::{Backoff, Polled, poll, with_retries};
+use crate::policy::{ProfileRefusal, SlackWorkspaces, check_profile};
+use crate::ports::{
+    Directory, DirectoryUser, IdentityCenter, Ledger, LookupAttribute, PortError, PortErrorKind,
+    Provisioning, ProvisioningStatus, Slack, Written,
+};
+use crate::retry::{Backoff, Deadline, Polled, poll, with_retries};
 
 /// How the clicker's Slack e-mail is matched in the Identity Store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,24 +54,45 @@ pub enum IdentityError {
     Ambiguous(String),
     #[error(transparent)]
     Unavailable(PortError),
+    /// A guest, a stranger from another organisation, a bot, a deactivated
+    /// account, or an account of a workspace that is not ours.
+    #[error("{0}")]
+    NotAllowed(ProfileRefusal),
 }
 
-/// Slack user → e-mail (`users.info`) → Identity Store user.
+/// Who may break glass at all, and how they are found in the Identity
+/// Store. `Copy` (the workspaces are borrowed, and live as long as the
+/// function's configuration) so a `Config` can hand it out by value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdentityRules<'a> {
+    pub lookup: IdentityLookup,
+    pub workspaces: &'a SlackWorkspaces,
+}
+
+/// Slack user → profile (`users.info`): a full member of one of our
+/// workspaces? → e-mail → Identity Store user.
 pub async fn resolve_identity(
     slack: &dyn Slack,
     directory: &dyn Directory,
-    lookup: IdentityLookup,
+    rules: IdentityRules<'_>,
     user: &SlackUserId,
     clock: &dyn Clock,
 ) -> Result<DirectoryUser, IdentityError> {
-    let email = with_retries(clock, Backoff::API, || slack.user_email(user))
+    let profile = with_retries(clock, Backoff::API, || slack.user_profile(user))
         .await
         .map_err(|e| match e.kind {
             PortErrorKind::NotFound => IdentityError::NoEmail,
             _ => IdentityError::Unavailable(e),
-        })?
+        })?;
+    // access-requested checked the click; this checks the account behind it,
+    // which only users.info knows: guests and Slack Connect strangers can
+    // click any button in a channel they are in.
+    check_profile(&profile, rules.workspaces).map_err(IdentityError::NotAllowed)?;
+    let email = profile
+        .email
+        .filter(|e| !e.is_empty())
         .ok_or(IdentityError::NoEmail)?;
-    let attributes: &[LookupAttribute] = match lookup {
+    let attributes: &[LookupAttribute] = match rules.lookup {
         IdentityLookup::Email => &[LookupAttribute::Email, LookupAttribute::UserName],
         IdentityLookup::UserName => &[LookupAttribute::UserName],
     };
@@ -79,58 +105,6 @@ pub async fn resolve_identity(
         }
     }
     Err(IdentityError::NoMatch(email))
-}
-
-/// Another running execution of this state machine for the same Slack user,
-/// account and permission set.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Holder {
-    pub execution_name: String,
-    /// When its grant ends: from its grant section when it has one, else
-    /// estimated from its request.
-    pub expires_at: DateTime<Utc>,
-    /// `None` while it has not finished granting.
-    pub grant: Option<Grant>,
-}
-
-/// The other running executions holding (or about to hold) this request's
-/// access. Executions whose input is not ours are skipped, not fatal.
-pub async fn other_holders(
-    executions: &dyn Executions,
-    me: &str,
-    request: &AccessRequest,
-    clock: &dyn Clock,
-) -> Result<Vec<Holder>, PortError> {
-    let running = with_retries(clock, Backoff::API, || executions.running()).await?;
-    let mut holders = Vec::new();
-    for execution in running {
-        if execution.name == me {
-            continue;
-        }
-        let Ok(value) = serde_json::from_str(&execution.input) else {
-            continue;
-        };
-        let Ok(theirs) = Execution::from_value(value) else {
-            continue;
-        };
-        let same = theirs.request.requester.slack_user_id == request.requester.slack_user_id
-            && theirs.request.account_id == request.account_id
-            && theirs.request.permission_set_arn == request.permission_set_arn;
-        if !same {
-            continue;
-        }
-        let grant = execution.grant;
-        let expires_at = grant
-            .as_ref()
-            .map(|g| g.expires_at)
-            .unwrap_or_else(|| theirs.request.requested_at + theirs.request.duration_seconds.as_chrono());
-        holders.push(Holder {
-            execution_name: execution.name,
-            expires_at,
-            grant,
-        });
-    }
-    Ok(holders)
 }
 
 /// `PT1H`, `PT12H`, `PT30M`, `PT1H30M`: Identity Center's `SessionDuration`.
@@ -179,23 +153,102 @@ pub enum Provisioned {
     },
 }
 
+/// How long an Identity Center call may be retried and a request polled, for
+/// one phase of a function; shrunk to fit what is left of the function's
+/// time (see [`Deadline`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub api: Backoff,
+    pub poll: Backoff,
+}
+
+impl Limits {
+    pub const DEFAULT: Limits = Limits {
+        api: Backoff::API,
+        poll: Backoff::PROVISIONING,
+    };
+
+    /// These limits, with no more sleeping than `deadline` leaves.
+    pub fn until(self, deadline: Deadline, clock: &dyn Clock) -> Limits {
+        let left = deadline.remaining(clock);
+        Limits {
+            api: self.api.within(left),
+            poll: self.poll.within(left),
+        }
+    }
+}
+
 /// Creates the assignment (retrying conflicts and throttling) and polls until
-/// Identity Center says it is done.
+/// Identity Center says it is done. A `NotFound` while polling right after
+/// the create is the request not being visible yet, not an answer.
 pub async fn create_assignment(
     identity_center: &dyn IdentityCenter,
     clock: &dyn Clock,
+    limits: Limits,
     account: &AccountId,
     permission_set: &PermissionSetArn,
     user_id: &str,
-) -> Result<Provisioned, PortError> {
-    let started = with_retries(clock, Backoff::API, || {
+) -> Result<Provisioned, CreateError> {
+    let started = with_retries(clock, limits.api, || {
         identity_center.create_assignment(account, permission_set, user_id)
     })
-    .await?;
-    settle(clock, started, move |id: String| async move {
-        identity_center.creation_status(&id).await
+    .await
+    .map_err(CreateError::NotAccepted)?;
+    let request_id = started.request_id.clone();
+    settle(clock, limits, started, move |id: String| async move {
+        creation_status(identity_center, &id).await
     })
     .await
+    .map_err(|error| CreateError::Unconfirmed { request_id, error })
+}
+
+/// Why a create did not settle.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum CreateError {
+    /// The create call itself failed: Identity Center may or may not have
+    /// accepted it (a 500 after the request arrived), so it is cleaned up
+    /// like any other.
+    #[error("{0}")]
+    NotAccepted(PortError),
+    /// Accepted, then polling its status failed.
+    #[error("create {request_id} accepted, then: {error}")]
+    Unconfirmed { request_id: String, error: PortError },
+}
+
+impl CreateError {
+    pub fn port(&self) -> &PortError {
+        match self {
+            Self::NotAccepted(e) | Self::Unconfirmed { error: e, .. } => e,
+        }
+    }
+}
+
+async fn creation_status(identity_center: &dyn IdentityCenter, id: &str) -> Result<Provisioning, PortError> {
+    match identity_center.creation_status(id).await {
+        Err(e) if e.kind == PortErrorKind::NotFound => Ok(Provisioning {
+            request_id: id.to_string(),
+            status: ProvisioningStatus::InProgress,
+        }),
+        other => other,
+    }
+}
+
+/// Waits until an accepted create request is no longer in progress, so a
+/// deletion that follows cannot be overtaken by it. `true` when it settled.
+pub async fn await_creation(
+    identity_center: &dyn IdentityCenter,
+    clock: &dyn Clock,
+    limits: Limits,
+    request_id: &str,
+) -> bool {
+    let polled = poll(
+        clock,
+        limits.poll,
+        || with_retries(clock, limits.api, || creation_status(identity_center, request_id)),
+        |p| p.status != ProvisioningStatus::InProgress,
+    )
+    .await;
+    matches!(polled, Ok(Polled::Done(_)))
 }
 
 /// Deletes the assignment and polls until Identity Center says it is done.
@@ -203,16 +256,17 @@ pub async fn create_assignment(
 pub async fn delete_assignment(
     identity_center: &dyn IdentityCenter,
     clock: &dyn Clock,
+    limits: Limits,
     account: &AccountId,
     permission_set: &PermissionSetArn,
     user_id: &str,
 ) -> Result<Option<Provisioned>, PortError> {
-    let started = with_retries(clock, Backoff::API, || {
+    let started = with_retries(clock, limits.api, || {
         identity_center.delete_assignment(account, permission_set, user_id)
     })
     .await;
     match started {
-        Ok(started) => settle(clock, started, move |id: String| async move {
+        Ok(started) => settle(clock, limits, started, move |id: String| async move {
             identity_center.deletion_status(&id).await
         })
         .await
@@ -226,20 +280,21 @@ pub async fn delete_assignment(
 /// until it is no longer `IN_PROGRESS` or the polling budget is spent.
 async fn settle<F, Fut>(
     clock: &dyn Clock,
-    started: crate::ports::Provisioning,
+    limits: Limits,
+    started: Provisioning,
     status: F,
 ) -> Result<Provisioned, PortError>
 where
     F: Fn(String) -> Fut,
-    Fut: std::future::Future<Output = Result<crate::ports::Provisioning, PortError>>,
+    Fut: std::future::Future<Output = Result<Provisioning, PortError>>,
 {
     let request_id = started.request_id.clone();
     let last = match started.status {
         ProvisioningStatus::InProgress => {
             let polled = poll(
                 clock,
-                Backoff::PROVISIONING,
-                || with_retries(clock, Backoff::API, || status(request_id.clone())),
+                limits.poll,
+                || with_retries(clock, limits.api, || status(request_id.clone())),
                 |p| p.status != ProvisioningStatus::InProgress,
             )
             .await?;
@@ -263,24 +318,370 @@ where
 pub async fn is_assigned(
     identity_center: &dyn IdentityCenter,
     clock: &dyn Clock,
+    api: Backoff,
     account: &AccountId,
     permission_set: &PermissionSetArn,
     user_id: &str,
 ) -> Result<bool, PortError> {
-    let users = with_retries(clock, Backoff::API, || {
+    let users = with_retries(clock, api, || {
         identity_center.assigned_users(account, permission_set)
     })
     .await?;
     Ok(users.iter().any(|u| u == user_id))
 }
 
+// ------------------------------------------------------------- the ledger
+
+/// How many times a read-decide-write round may lose to a concurrent write
+/// before the function gives up (retryably): each loss means another
+/// execution made progress, so this only bounds pathological contention.
+const LEDGER_ROUNDS: usize = 12;
+
+/// Why taking or giving up a hold did not finish.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum LedgerError {
+    /// Another execution's change to the same assignment is in flight; try
+    /// again shortly.
+    #[error("execution {execution_name} is {} the same access", state.as_str())]
+    Busy {
+        execution_name: String,
+        state: ItemState,
+    },
+    /// The deletion could not be verified; the item stays `revoking` under
+    /// this execution, so a re-run (or the next grant, once the lease has
+    /// expired) finishes it.
+    #[error("{0}")]
+    Unverified(String),
+    #[error(transparent)]
+    Port(PortError),
+    /// A removal found unfinished (ours, or under a lease that expired)
+    /// could not be finished yet: a break-glass assignment may be left
+    /// behind until it is.
+    #[error("an unfinished removal could not be finished yet: {0}")]
+    RemovalUnfinished(String),
+}
+
+impl LedgerError {
+    /// Worth running the whole step again.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Busy { .. } | Self::Unverified(_) | Self::RemovalUnfinished(_) => true,
+            Self::Port(e) => e.is_retryable(),
+        }
+    }
+}
+
+fn contended(what: &'static str) -> LedgerError {
+    LedgerError::Port(PortError::new(
+        PortErrorKind::Conflict,
+        "ledger",
+        what,
+        "the ledger item kept changing under us",
+    ))
+}
+
+/// A hold taken by [`acquire`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Acquired {
+    pub source: AssignmentSource,
+    pub then: Then,
+    /// This execution already held it `held` (a re-run after a crash): its
+    /// grant was confirmed and announced before, and must not be undone
+    /// because a second look fails.
+    pub resumed: bool,
+}
+
+/// Records `claim` as a holder in the ledger, deciding standing access,
+/// sharing and who creates. Finishes a removal it finds abandoned first.
+pub async fn acquire(
+    ledger: &dyn Ledger,
+    identity_center: &dyn IdentityCenter,
+    clock: &dyn Clock,
+    limits: Limits,
+    claim: &Claim,
+) -> Result<Acquired, LedgerError> {
+    let key = &claim.key;
+    for _ in 0..LEDGER_ROUNDS {
+        let item = with_retries(clock, limits.api, || ledger.get(key))
+            .await
+            .map_err(LedgerError::Port)?;
+        let listed = if grant_needs_listing(item.as_ref()) {
+            Some(
+                is_assigned(
+                    identity_center,
+                    clock,
+                    limits.api,
+                    &key.account_id,
+                    &key.permission_set_arn,
+                    &key.user_id,
+                )
+                .await
+                .map_err(LedgerError::Port)?,
+            )
+        } else {
+            None
+        };
+        match plan_grant(item.as_ref(), listed, claim, clock.now()) {
+            GrantPlan::Write {
+                item,
+                expected,
+                source,
+                then,
+            } => {
+                if put(ledger, clock, limits, &item, expected).await? == Written::Done {
+                    tracing::info!(state = item.state.as_str(), ?source, "ledger: hold taken");
+                    return Ok(Acquired {
+                        source,
+                        then,
+                        resumed: false,
+                    });
+                }
+            }
+            GrantPlan::AlreadyHeld { source, then } => {
+                return Ok(Acquired {
+                    source,
+                    then,
+                    resumed: true,
+                });
+            }
+            GrantPlan::FinishRemoval => {
+                tracing::warn!("ledger: finishing a removal left unfinished before granting");
+                release(ledger, identity_center, clock, limits, key, &claim.execution_name)
+                    .await
+                    .map_err(|e| LedgerError::RemovalUnfinished(e.to_string()))?;
+            }
+            GrantPlan::Busy {
+                execution_name,
+                state,
+            } => {
+                return Err(LedgerError::Busy {
+                    execution_name,
+                    state,
+                });
+            }
+        }
+    }
+    Err(contended("acquire"))
+}
+
+/// Ends a `granting` the caller operates: the item becomes `held`. An error
+/// of kind Busy means the caller's lease was taken over (it ran too long):
+/// it is no longer the operator, and a re-run joins whoever is.
+pub async fn mark_granted(
+    ledger: &dyn Ledger,
+    clock: &dyn Clock,
+    limits: Limits,
+    key: &LedgerKey,
+    me: &str,
+) -> Result<(), LedgerError> {
+    for _ in 0..LEDGER_ROUNDS {
+        let item = with_retries(clock, limits.api, || ledger.get(key))
+            .await
+            .map_err(LedgerError::Port)?;
+        let Some(item) = item else {
+            return Err(contended("mark_granted"));
+        };
+        match plan_granted(&item, me, clock.now()) {
+            Some(next) if next.version == item.version => return Ok(()),
+            Some(next) => {
+                if put(ledger, clock, limits, &next, Some(item.version)).await? == Written::Done {
+                    return Ok(());
+                }
+            }
+            None => {
+                return Err(LedgerError::Busy {
+                    execution_name: item
+                        .operator
+                        .map(|l| l.execution_name)
+                        .unwrap_or_else(|| item.last_change.by.clone()),
+                    state: item.state,
+                });
+            }
+        }
+    }
+    Err(contended("mark_granted"))
+}
+
+/// Gives up `me`'s hold. The last holder of a break-glass assignment marks
+/// the item `revoking`, deletes the assignment, verifies it is gone, and only
+/// then closes the item. Idempotent: a re-run finishes what a crashed run
+/// started.
+pub async fn release(
+    ledger: &dyn Ledger,
+    identity_center: &dyn IdentityCenter,
+    clock: &dyn Clock,
+    limits: Limits,
+    key: &LedgerKey,
+    me: &str,
+) -> Result<Released, LedgerError> {
+    for _ in 0..LEDGER_ROUNDS {
+        let item = with_retries(clock, limits.api, || ledger.get(key))
+            .await
+            .map_err(LedgerError::Port)?;
+        match plan_release(item.as_ref(), me, clock.now()) {
+            ReleasePlan::Done(released) => return Ok(released),
+            ReleasePlan::Busy {
+                execution_name,
+                state,
+            } => {
+                return Err(LedgerError::Busy {
+                    execution_name,
+                    state,
+                });
+            }
+            ReleasePlan::Write {
+                item: next,
+                expected,
+                outcome,
+                delete,
+            } => {
+                if put(ledger, clock, limits, &next, Some(expected)).await? == Written::Stale {
+                    continue;
+                }
+                if delete {
+                    remove(ledger, identity_center, clock, limits, key, me).await?;
+                }
+                return Ok(outcome);
+            }
+            ReleasePlan::Resume { item: next, expected } => {
+                if put(ledger, clock, limits, &next, Some(expected)).await? == Written::Stale {
+                    continue;
+                }
+                remove(ledger, identity_center, clock, limits, key, me).await?;
+                return Ok(Released::Removed);
+            }
+        }
+    }
+    Err(contended("release"))
+}
+
+/// What the reconciler did with one item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reconciled {
+    Left(&'static str),
+    /// Standing access nobody holds: the item was closed.
+    Closed,
+    /// A break-glass assignment nobody held: deleted, verified, closed.
+    Removed {
+        holders: Vec<crate::ledger::Holder>,
+    },
+    /// The item changed while we looked (a grant joined, a revoke finished):
+    /// left for the next run, as the conditional write decided.
+    Changed,
+}
+
+/// Reconciles one open item (see [`crate::ledger::plan_reconcile`]): the
+/// removal is conditional on the item being unchanged since it was read.
+pub async fn reconcile_item(
+    ledger: &dyn Ledger,
+    identity_center: &dyn IdentityCenter,
+    clock: &dyn Clock,
+    limits: Limits,
+    item: &LedgerItem,
+    status: &dyn Fn(&crate::ledger::Holder) -> Option<crate::ledger::HolderStatus>,
+    me: &str,
+) -> Result<Reconciled, LedgerError> {
+    match crate::ledger::plan_reconcile(item, status, me, clock.now()) {
+        crate::ledger::ReconcilePlan::Leave(why) => Ok(Reconciled::Left(why)),
+        crate::ledger::ReconcilePlan::Close { item: next, expected } => {
+            Ok(match put(ledger, clock, limits, &next, Some(expected)).await? {
+                Written::Done => Reconciled::Closed,
+                Written::Stale => Reconciled::Changed,
+            })
+        }
+        crate::ledger::ReconcilePlan::Remove {
+            item: next,
+            expected,
+            holders,
+        } => {
+            if put(ledger, clock, limits, &next, Some(expected)).await? == Written::Stale {
+                return Ok(Reconciled::Changed);
+            }
+            remove(ledger, identity_center, clock, limits, &next.key, me).await?;
+            Ok(Reconciled::Removed { holders })
+        }
+    }
+}
+
+/// Deletes the assignment of an item `me` holds `revoking`, verifies it is
+/// gone, then closes the item.
+async fn remove(
+    ledger: &dyn Ledger,
+    identity_center: &dyn IdentityCenter,
+    clock: &dyn Clock,
+    limits: Limits,
+    key: &LedgerKey,
+    me: &str,
+) -> Result<(), LedgerError> {
+    let (account, set, user) = (&key.account_id, &key.permission_set_arn, key.user_id.as_str());
+    match delete_assignment(identity_center, clock, limits, account, set, user).await {
+        Ok(None | Some(Provisioned::Succeeded)) => {}
+        Ok(Some(Provisioned::Failed { reason })) => {
+            return Err(LedgerError::Unverified(format!(
+                "Identity Center reported the deletion FAILED: {reason}"
+            )));
+        }
+        Ok(Some(Provisioned::Unconfirmed { request_id })) => {
+            return Err(LedgerError::Unverified(format!(
+                "deletion {request_id} still IN_PROGRESS"
+            )));
+        }
+        Err(e) => return Err(LedgerError::Port(e)),
+    }
+    if is_assigned(identity_center, clock, limits.api, account, set, user)
+        .await
+        .map_err(LedgerError::Port)?
+    {
+        return Err(LedgerError::Unverified(
+            "ListAccountAssignments still lists the user after the deletion succeeded".into(),
+        ));
+    }
+    for _ in 0..LEDGER_ROUNDS {
+        let item = with_retries(clock, limits.api, || ledger.get(key))
+            .await
+            .map_err(LedgerError::Port)?;
+        // Not ours to close any more: our lease ran out and someone else
+        // took the removal over (and maybe finished it). The deletion we
+        // verified stands.
+        let Some(next) = item.as_ref().and_then(|i| plan_closed(i, me, clock.now())) else {
+            return Ok(());
+        };
+        if put(ledger, clock, limits, &next, item.map(|i| i.version)).await? == Written::Done {
+            tracing::info!("ledger: removal verified, item closed");
+            return Ok(());
+        }
+    }
+    Err(contended("close"))
+}
+
+async fn put(
+    ledger: &dyn Ledger,
+    clock: &dyn Clock,
+    limits: Limits,
+    item: &LedgerItem,
+    expected: Option<u64>,
+) -> Result<Written, LedgerError> {
+    with_retries(clock, limits.api, || ledger.put(item, expected))
+        .await
+        .map_err(LedgerError::Port)
+}
+
 /// Posts to the request's thread; a Slack failure is logged, never fatal:
 /// access must not depend on Slack being up.
 pub async fn tell_thread(slack: &dyn Slack, request: &AccessRequest, text: &str) -> bool {
-    match slack
-        .post_message(&request.slack.channel_id, Some(&request.slack.thread_ts), text)
-        .await
-    {
+    tell_channel(
+        slack,
+        &request.slack.channel_id,
+        Some(&request.slack.thread_ts),
+        text,
+    )
+    .await
+}
+
+/// Posts to a channel (in a thread when given); never fails, like
+/// [`tell_thread`].
+pub async fn tell_channel(slack: &dyn Slack, channel: &str, thread_ts: Option<&str>, text: &str) -> bool {
+    match slack.post_message(channel, thread_ts, text).await {
         Ok(()) => true,
         Err(error) => {
             tracing::warn!(%error, "could not post to the Slack thread; carrying on");

@@ -1,15 +1,43 @@
-//! CloudTrail events as the report sees them, and the report itself: which
-//! events belong to the break-glass session, what they add up to, and how
-//! they read in an e-mail and in Slack.
+//! CloudTrail events as the report sees them, and how they are read: which
+//! events belong to the break-glass session, what makes one high risk, and
+//! reading them from either source within a time budget, so that a report
+//! always finishes and says exactly what it covered.
+//!
+//! - `LookupEvents` ([`read_lookup_events`]): one account, one region per
+//!   call, 50 events a page, 2 calls per second per region. Regions are read
+//!   in parallel, each paced at the limit, the window in ascending slices so
+//!   that a report cut short is complete up to a stated time.
+//! - CloudWatch Logs Insights over an organisation trail's log group
+//!   ([`read_logs_insights`]): the engine counts (by service, event, error;
+//!   and per minute, which plans the listing), and the events are listed in
+//!   windows of fewer than 10,000, split again whenever a query comes back
+//!   full.
+//!
+//! The summary and its renderings are in [`summary`] and [`render`]; the
+//! Logs Insights query text in [`insights`].
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
+pub mod insights;
+pub mod render;
+pub mod summary;
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::Mutex;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
-/// One management event, reduced to what the report shows.
+use crate::clock::Clock;
+use crate::ports::{AuditQuery, AuditTrail, InsightsQuery, InsightsStatus, LogsInsights, PortError};
+use crate::retry::{Backoff, Deadline, with_retries};
+pub use render::{ReportContext, render_csv, render_html, render_slack, render_text, subject, verdict};
+pub use summary::{Counts, Summary};
+
+/// One CloudTrail event, reduced to what the report shows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEvent {
     pub event_id: String,
@@ -28,89 +56,359 @@ pub struct AuditEvent {
     /// `userIdentity.arn`.
     pub principal_arn: Option<String>,
     pub event_type: Option<String>,
-    /// The main resource acted on, when CloudTrail names one.
+    /// What was acted on, named from the request parameters of the common
+    /// services (see [`RESOURCE_PARAMETERS`]) or CloudTrail's `resources`.
     pub resource: Option<String>,
 }
 
-fn text(v: &Value, path: &[&str]) -> Option<String> {
-    let mut cur = v;
-    for p in path {
-        cur = cur.get(*p)?;
+// ------------------------------------------------------------------ parsing
+
+/// A scalar field read without copying when it has no escapes; objects and
+/// arrays where a scalar was expected read as absent rather than failing the
+/// whole event (every field is whatever the caller sent).
+#[derive(Debug, Default)]
+struct Text<'a>(Option<Cow<'a, str>>);
+
+impl<'a> Text<'a> {
+    fn get(&self) -> Option<&str> {
+        self.0.as_deref().filter(|s| !s.is_empty())
     }
-    match cur {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Bool(b) => Some(b.to_string()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
+    fn owned(self) -> Option<String> {
+        self.0.filter(|s| !s.is_empty()).map(Cow::into_owned)
     }
 }
 
-/// The request parameters that usually name what was acted on, in the
-/// order they are tried when an event lists no `resources`.
-const RESOURCE_PARAMETERS: &[&str] = &[
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Text<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a scalar")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Text(Some(Cow::Borrowed(v))))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Text(Some(Cow::Owned(v.to_string()))))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Text(Some(Cow::Owned(v))))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(Text(Some(Cow::Borrowed(if v { "true" } else { "false" }))))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(Text(Some(Cow::Owned(v.to_string()))))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(Text(Some(Cow::Owned(v.to_string()))))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(Text(Some(Cow::Owned(v.to_string()))))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Text(None))
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Text(None))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Text(None))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Text(None))
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+/// The fields of a CloudTrail record the report reads; everything else
+/// (response elements, TLS details, policies in request parameters) is
+/// skipped without being built.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawEvent<'a> {
+    #[serde(rename = "eventID", borrow, default)]
+    event_id: Text<'a>,
+    #[serde(borrow, default)]
+    event_time: Text<'a>,
+    #[serde(borrow, default)]
+    event_source: Text<'a>,
+    #[serde(borrow, default)]
+    event_name: Text<'a>,
+    #[serde(borrow, default)]
+    aws_region: Text<'a>,
+    #[serde(rename = "sourceIPAddress", borrow, default)]
+    source_ip_address: Text<'a>,
+    #[serde(borrow, default)]
+    user_agent: Text<'a>,
+    #[serde(borrow, default)]
+    read_only: Text<'a>,
+    #[serde(borrow, default)]
+    error_code: Text<'a>,
+    #[serde(borrow, default)]
+    error_message: Text<'a>,
+    #[serde(borrow, default)]
+    event_type: Text<'a>,
+    #[serde(borrow, default)]
+    user_identity: Option<RawIdentity<'a>>,
+    #[serde(borrow, default)]
+    request_parameters: Option<Params<'a>>,
+    #[serde(borrow, default)]
+    resources: Option<Vec<RawResource<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct RawIdentity<'a> {
+    #[serde(borrow, default)]
+    arn: Text<'a>,
+    #[serde(rename = "sessionContext", borrow, default)]
+    session_context: Option<RawSessionContext<'a>>,
+}
+
+#[derive(Deserialize)]
+struct RawSessionContext<'a> {
+    #[serde(rename = "sessionIssuer", borrow, default)]
+    session_issuer: Option<RawIssuer<'a>>,
+}
+
+#[derive(Deserialize)]
+struct RawIssuer<'a> {
+    #[serde(rename = "userName", borrow, default)]
+    user_name: Text<'a>,
+}
+
+#[derive(Deserialize)]
+struct RawResource<'a> {
+    #[serde(rename = "ARN", borrow, default)]
+    arn: Text<'a>,
+}
+
+#[derive(Deserialize)]
+struct Items<'a> {
+    #[serde(borrow, default)]
+    items: Vec<Item<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Item<'a> {
+    #[serde(rename = "instanceId", borrow, default)]
+    instance_id: Text<'a>,
+}
+
+/// Generates [`Params`] (the request parameters that name resources) and
+/// its lookup by name from one list.
+macro_rules! params {
+    ($($field:ident = $name:literal),* $(,)?) => {
+        #[derive(Deserialize, Default)]
+        struct Params<'a> {
+            $(#[serde(rename = $name, borrow, default)] $field: Text<'a>,)*
+            #[serde(rename = "instancesSet", borrow, default)]
+            instances_set: Option<Items<'a>>,
+        }
+        impl Params<'_> {
+            fn get(&self, name: &str) -> Option<&str> {
+                match name {
+                    $($name => self.$field.get(),)*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+params! {
+    access_key_id = "accessKeyId", account_id = "accountId", bucket_name = "bucketName",
+    cluster = "cluster", cluster_name = "clusterName", config_rule_name = "configRuleName",
+    configuration_recorder_name = "configurationRecorderName", db_cluster = "dBClusterIdentifier",
+    db_instance = "dBInstanceIdentifier", db_snapshot = "dBSnapshotIdentifier", detector_id = "detectorId",
+    function_name = "functionName", group_id = "groupId", group_name = "groupName",
+    hosted_zone_id = "hostedZoneId", image_id = "imageId", instance_arn = "instanceArn",
+    instance_id = "instanceId", instance_profile_name = "instanceProfileName", key = "key",
+    key_id = "keyId", load_balancer_arn = "loadBalancerArn", load_balancer_name = "loadBalancerName",
+    log_group_name = "logGroupName", name = "name", network_acl_id = "networkAclId",
+    permission_set_arn = "permissionSetArn", policy_arn = "policyArn", policy_id = "policyId",
+    policy_name = "policyName", queue_url = "queueUrl", repository_name = "repositoryName",
+    role_arn = "roleArn", role_name = "roleName", secret_id = "secretId", service = "service",
+    snapshot_id = "snapshotId", stack_name = "stackName", state_machine_arn = "stateMachineArn",
+    stream_name = "streamName", subnet_id = "subnetId", table_name = "tableName",
+    target_id = "targetId", topic_arn = "topicArn", trail_name = "trailName", user_name = "userName",
+    volume_id = "volumeId", vpc_id = "vpcId", security_group_rule_ids = "securityGroupRuleIds",
+}
+
+/// Per service, the request parameters that name what a call acted on, most
+/// telling first: the first present names the resource, and a second one of
+/// the `also` list qualifies it (`role / policy`, `bucket/key`).
+pub const RESOURCE_PARAMETERS: &[(&str, &[&str], &[&str])] = &[
+    ("s3", &["bucketName"], &["key"]),
+    (
+        "ec2",
+        &[
+            "instanceId",
+            "groupId",
+            "groupName",
+            "volumeId",
+            "snapshotId",
+            "networkAclId",
+            "subnetId",
+            "vpcId",
+            "imageId",
+        ],
+        &[],
+    ),
+    (
+        "iam",
+        &[
+            "roleName",
+            "userName",
+            "groupName",
+            "instanceProfileName",
+            "policyArn",
+            "policyName",
+        ],
+        &["policyArn", "policyName", "accessKeyId"],
+    ),
+    ("sts", &["roleArn"], &[]),
+    ("lambda", &["functionName"], &[]),
+    ("dynamodb", &["tableName"], &[]),
+    (
+        "rds",
+        &[
+            "dBInstanceIdentifier",
+            "dBClusterIdentifier",
+            "dBSnapshotIdentifier",
+        ],
+        &[],
+    ),
+    ("kms", &["keyId"], &[]),
+    ("secretsmanager", &["secretId", "name"], &[]),
+    ("logs", &["logGroupName"], &[]),
+    ("sns", &["topicArn", "name"], &[]),
+    ("sqs", &["queueUrl"], &[]),
+    ("cloudformation", &["stackName"], &[]),
+    ("ecs", &["cluster"], &["service"]),
+    ("eks", &["name", "clusterName"], &[]),
+    ("ecr", &["repositoryName"], &[]),
+    ("cloudtrail", &["name", "trailName"], &[]),
+    ("ssm", &["name"], &[]),
+    ("guardduty", &["detectorId"], &[]),
+    ("config", &["configurationRecorderName", "configRuleName"], &[]),
+    ("organizations", &["accountId", "policyId", "targetId"], &[]),
+    ("sso", &["permissionSetArn", "instanceArn"], &[]),
+    ("states", &["stateMachineArn", "name"], &[]),
+    (
+        "elasticloadbalancing",
+        &["loadBalancerArn", "loadBalancerName"],
+        &[],
+    ),
+    ("route53", &["hostedZoneId"], &[]),
+    ("kinesis", &["streamName"], &[]),
+];
+
+/// Tried in this order for services [`RESOURCE_PARAMETERS`] does not list.
+const ANY_SERVICE: &[&str] = &[
     "roleName",
     "userName",
-    "policyArn",
-    "groupName",
     "bucketName",
-    "key",
-    "keyId",
-    "name",
-    "trailName",
-    "detectorId",
-    "groupId",
-    "networkAclId",
-    "dBInstanceIdentifier",
-    "tableName",
     "functionName",
+    "tableName",
+    "name",
     "instanceId",
-    "instancesSet",
+    "keyId",
     "secretId",
+    "groupId",
     "accountId",
 ];
 
+fn service_of(event_source: &str) -> &str {
+    event_source
+        .strip_suffix(".amazonaws.com")
+        .unwrap_or(event_source)
+}
+
+fn resource_of(
+    service: &str,
+    params: Option<&Params<'_>>,
+    resources: Option<&[RawResource<'_>]>,
+) -> Option<String> {
+    let named = params.and_then(|p| {
+        if service == "ec2"
+            && p.instance_id.get().is_none()
+            && let Some(set) = &p.instances_set
+        {
+            let ids: Vec<&str> = set.items.iter().filter_map(|i| i.instance_id.get()).collect();
+            if let Some(first) = ids.first() {
+                return Some(match ids.len() {
+                    1 => (*first).to_string(),
+                    n => format!("{first} and {} more", n - 1),
+                });
+            }
+        }
+        let (primary, also) = RESOURCE_PARAMETERS
+            .iter()
+            .find(|(s, _, _)| *s == service)
+            .map(|(_, primary, also)| (*primary, *also))
+            .unwrap_or((ANY_SERVICE, &[]));
+        let (first_name, first) = primary.iter().find_map(|n| p.get(n).map(|v| (*n, v)))?;
+        let second = also.iter().filter(|n| **n != first_name).find_map(|n| p.get(n));
+        Some(match second {
+            Some(second) if service == "s3" => format!("{first}/{second}"),
+            Some(second) => format!("{first} / {second}"),
+            None => first.to_string(),
+        })
+    });
+    named.or_else(|| resources?.iter().find_map(|r| r.arn.get().map(str::to_string)))
+}
+
 impl AuditEvent {
-    /// Parses the `CloudTrailEvent` JSON string of a `LookupEvents` answer.
+    /// Parses one CloudTrail record: the `CloudTrailEvent` string of a
+    /// `LookupEvents` answer, or a log event of a trail's log group.
     pub fn from_cloudtrail_json(raw: &str) -> Result<Self, String> {
-        let v: Value = serde_json::from_str(raw).map_err(|e| format!("event is not JSON: {e}"))?;
-        let time = text(&v, &["eventTime"]).ok_or("event has no eventTime")?;
-        let event_time = DateTime::parse_from_rfc3339(&time)
+        let v: RawEvent<'_> =
+            serde_json::from_str(raw).map_err(|e| format!("event is not a CloudTrail record: {e}"))?;
+        let time = v.event_time.get().ok_or("event has no eventTime")?;
+        let event_time = DateTime::parse_from_rfc3339(time)
             .map_err(|e| format!("bad eventTime {time:?}: {e}"))?
             .with_timezone(&Utc);
-        let read_only = match v.get("readOnly") {
-            Some(Value::Bool(b)) => Some(*b),
-            Some(Value::String(s)) => s.parse().ok(),
+        let event_source = v.event_source.owned().unwrap_or_default();
+        let resource = resource_of(
+            service_of(&event_source),
+            v.request_parameters.as_ref(),
+            v.resources.as_deref(),
+        );
+        let read_only = match v.read_only.get() {
+            Some("true") => Some(true),
+            Some("false") => Some(false),
             _ => None,
         };
-        let resource = v
-            .get("resources")
-            .and_then(Value::as_array)
-            .and_then(|r| r.first())
-            .and_then(|r| text(r, &["ARN"]).or_else(|| text(r, &["resourceName"])))
-            .or_else(|| {
-                let params = v.get("requestParameters")?;
-                RESOURCE_PARAMETERS.iter().find_map(|k| match params.get(*k)? {
-                    Value::String(s) => Some(s.clone()),
-                    other => Some(other.to_string()).filter(|s| s.len() <= 200),
-                })
-            });
-        Ok(Self {
-            event_id: text(&v, &["eventID"]).ok_or("event has no eventID")?,
-            event_time,
-            event_source: text(&v, &["eventSource"]).unwrap_or_default(),
-            event_name: text(&v, &["eventName"]).unwrap_or_default(),
-            aws_region: text(&v, &["awsRegion"]).unwrap_or_default(),
-            source_ip: text(&v, &["sourceIPAddress"]),
-            user_agent: text(&v, &["userAgent"]),
-            read_only,
-            error_code: text(&v, &["errorCode"]),
-            error_message: text(&v, &["errorMessage"]),
-            session_issuer: text(
-                &v,
-                &["userIdentity", "sessionContext", "sessionIssuer", "userName"],
+        let (principal_arn, session_issuer) = match v.user_identity {
+            Some(identity) => (
+                identity.arn.owned(),
+                identity
+                    .session_context
+                    .and_then(|c| c.session_issuer)
+                    .and_then(|i| i.user_name.owned()),
             ),
-            principal_arn: text(&v, &["userIdentity", "arn"]),
-            event_type: text(&v, &["eventType"]),
+            None => (None, None),
+        };
+        Ok(Self {
+            event_id: v.event_id.owned().ok_or("event has no eventID")?,
+            event_time,
+            event_source,
+            event_name: v.event_name.owned().unwrap_or_default(),
+            aws_region: v.aws_region.owned().unwrap_or_default(),
+            source_ip: v.source_ip_address.owned(),
+            user_agent: v.user_agent.owned(),
+            read_only,
+            error_code: v.error_code.owned(),
+            error_message: v.error_message.owned(),
+            session_issuer,
+            principal_arn,
+            event_type: v.event_type.owned(),
             resource,
         })
     }
@@ -118,12 +416,14 @@ impl AuditEvent {
     /// Whether the event was made in `user_name`'s session of the
     /// permission set: role `AWSReservedSSO_<set>_<hex>`, session `<user>`.
     pub fn in_session_of(&self, permission_set_name: &str, user_name: &str) -> bool {
-        let role_prefix = format!("AWSReservedSSO_{permission_set_name}_");
-        let issuer_ok = self
+        let issuer = self
             .session_issuer
             .as_deref()
-            .or_else(|| self.principal_arn.as_deref().and_then(|a| a.split('/').nth(1)))
-            .is_some_and(|issuer| issuer.starts_with(&role_prefix));
+            .or_else(|| self.principal_arn.as_deref().and_then(|a| a.split('/').nth(1)));
+        let issuer_ok = issuer
+            .and_then(|i| i.strip_prefix("AWSReservedSSO_"))
+            .and_then(|rest| rest.strip_prefix(permission_set_name))
+            .is_some_and(|rest| rest.starts_with('_'));
         let session_ok = self
             .principal_arn
             .as_deref()
@@ -141,11 +441,11 @@ impl AuditEvent {
     }
 
     pub fn service(&self) -> &str {
-        self.event_source
-            .strip_suffix(".amazonaws.com")
-            .unwrap_or(&self.event_source)
+        service_of(&self.event_source)
     }
 }
+
+// --------------------------------------------------------------- high risk
 
 /// What makes an event "high risk": the service, the event names (exact, or
 /// a prefix ending in `*`), and the words the report uses.
@@ -288,379 +588,654 @@ pub const HIGH_RISK: &[(&str, &[&str], &str)] = &[
     ("organizations", &["*"], "Organizations change"),
 ];
 
-/// The label of the first [`HIGH_RISK`] rule the event matches.
-pub fn high_risk_label(event: &AuditEvent) -> Option<&'static str> {
-    if event.read_only == Some(true) && event.event_name != "GetSecretValue" {
+/// The label of the first [`HIGH_RISK`] rule a call matches. Read-only
+/// calls are never high risk, except reading a secret.
+pub fn high_risk_of(service: &str, event_name: &str, read_only: Option<bool>) -> Option<&'static str> {
+    if read_only == Some(true) && event_name != "GetSecretValue" {
         return None;
     }
-    HIGH_RISK.iter().find_map(|(service, names, label)| {
-        let matches = event.service() == *service
+    HIGH_RISK.iter().find_map(|(s, names, label)| {
+        let matches = service == *s
             && names.iter().any(|n| match n.strip_suffix('*') {
-                Some(prefix) => event.event_name.starts_with(prefix),
-                None => event.event_name == *n,
+                Some(prefix) => event_name.starts_with(prefix),
+                None => event_name == *n,
             });
         matches.then_some(*label)
     })
 }
 
-/// What the session did, summed up.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Summary {
-    pub total: u64,
-    /// (service, event name) → count.
-    pub by_event: BTreeMap<(String, String), u64>,
-    /// Write events, in time order.
-    pub writes: Vec<AuditEvent>,
-    pub failed: Vec<AuditEvent>,
-    pub high_risk: Vec<(&'static str, AuditEvent)>,
-    pub sign_ins: Vec<AuditEvent>,
+/// The label of the first [`HIGH_RISK`] rule the event matches.
+pub fn high_risk_label(event: &AuditEvent) -> Option<&'static str> {
+    high_risk_of(event.service(), &event.event_name, event.read_only)
 }
 
-impl Summary {
-    /// One pass over the events; memory grows with writes, failures and
-    /// distinct event names, not with reads.
-    pub fn build<I: IntoIterator<Item = AuditEvent>>(events: I) -> Self {
-        let mut s = Summary::default();
-        for event in events {
-            s.total += 1;
-            *s.by_event
-                .entry((event.service().to_string(), event.event_name.clone()))
-                .or_default() += 1;
-            if event.event_type.as_deref() == Some("AwsConsoleSignIn") || event.event_name == "ConsoleLogin" {
-                s.sign_ins.push(event.clone());
-            }
-            if let Some(label) = high_risk_label(&event) {
-                s.high_risk.push((label, event.clone()));
-            }
-            if event.failed() {
-                s.failed.push(event.clone());
-            }
-            if event.is_write() {
-                s.writes.push(event);
-            }
+/// Error codes that mean "not allowed" rather than "went wrong".
+pub fn is_denial(error_code: &str) -> bool {
+    let c = error_code.to_ascii_lowercase();
+    c.contains("accessdenied")
+        || c.contains("unauthorized")
+        || c.contains("forbidden")
+        || c.contains("notauthorized")
+}
+
+// ---------------------------------------------------------------- coverage
+
+/// How many events a cut-short read left behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unread {
+    /// Counted by the engine (Logs Insights).
+    Exactly(u64),
+    /// Estimated from the rate of what was read.
+    About(u64),
+    /// Nothing to estimate from.
+    Unknown,
+}
+
+/// What one source (a region, a log group) covered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Coverage {
+    /// `eu-west-1`, or `log group org-trail`.
+    pub scope: String,
+    /// Events of the session read and kept.
+    pub events: u64,
+    /// Everything from the window's start to here was read.
+    pub complete_to: DateTime<Utc>,
+    pub window_end: DateTime<Utc>,
+    /// `None` when the read finished.
+    pub unread: Option<Unread>,
+    /// Why it stopped, when it was not the time budget.
+    pub failure: Option<String>,
+    /// Records the source returned that could not be parsed.
+    pub unreadable: u64,
+    /// Calls made (pages, queries), for the log.
+    pub requests: u64,
+    /// The user's events outside this session (another permission set, or
+    /// outside the window) that were left out.
+    pub left_out: u64,
+}
+
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
         }
-        s.writes
-            .sort_by(|a, b| a.event_time.cmp(&b.event_time).then(a.event_id.cmp(&b.event_id)));
-        s.failed.sort_by_key(|e| e.event_time);
-        s.high_risk.sort_by_key(|(_, e)| e.event_time);
-        s.sign_ins.sort_by_key(|e| e.event_time);
-        s
+        out.push(c);
     }
+    out
+}
+
+impl Coverage {
+    fn start(scope: impl Into<String>, start: DateTime<Utc>, end: DateTime<Utc>) -> Self {
+        Self {
+            scope: scope.into(),
+            events: 0,
+            complete_to: start,
+            window_end: end,
+            unread: None,
+            failure: None,
+            unreadable: 0,
+            requests: 0,
+            left_out: 0,
+        }
+    }
+
+    pub fn complete(&self) -> bool {
+        self.unread.is_none() && self.failure.is_none() && self.complete_to >= self.window_end
+    }
+
+    /// What a reader must know about this source, or `None` when it was
+    /// read whole: "complete to 14:05 UTC in eu-west-1; about 40,000 events
+    /// not read (out of time)".
+    pub fn statement(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        if !self.complete() {
+            let unread = match self.unread {
+                Some(Unread::Exactly(0)) => "no events missing".to_string(),
+                Some(Unread::Exactly(n)) => format!("{} events not read", thousands(n)),
+                Some(Unread::About(n)) => format!("about {} events not read", thousands(n)),
+                Some(Unread::Unknown) | None => "an unknown number of events not read".to_string(),
+            };
+            let why = match &self.failure {
+                Some(f) => format!("stopped by an error: {f}"),
+                None => "the report ran out of time".to_string(),
+            };
+            parts.push(format!(
+                "complete to {} in {}; {unread} ({why})",
+                self.complete_to.format("%Y-%m-%d %H:%M:%S UTC"),
+                self.scope
+            ));
+        }
+        if self.unreadable > 0 {
+            parts.push(format!(
+                "{}: {} events could not be read",
+                self.scope, self.unreadable
+            ));
+        }
+        (!parts.is_empty()).then(|| parts.join("; "))
+    }
+}
+
+/// How reading is bounded: stop by `deadline`, and pace `LookupEvents` calls
+/// to one per `pace` per region.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    pub deadline: Deadline,
+    /// CloudTrail allows 2 `LookupEvents` calls per second per account and
+    /// region: [`LOOKUP_INTERVAL`].
+    pub pace: Duration,
+    /// How many regions (or Logs Insights listing queries) at once.
+    pub concurrency: usize,
+    /// Rows a Logs Insights query may return ([`insights::ROW_CAP`]); a
+    /// query returning this many is taken to be full.
+    pub rows_per_query: u32,
 }
 
 /// CloudTrail allows 2 `LookupEvents` requests per second per account and
-/// region; we pace to that and back off harder when told to slow down.
-pub const LOOKUP_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
+/// region; each region is paced to exactly that.
+pub const LOOKUP_INTERVAL: Duration = Duration::from_millis(500);
 
-const THROTTLED: crate::retry::Backoff = crate::retry::Backoff {
-    first: std::time::Duration::from_secs(1),
-    max: std::time::Duration::from_secs(10),
+/// `LookupEvents` is read in ascending slices of this length, each paged
+/// newest first: a read cut short is then complete up to a slice boundary.
+pub const SLICE: chrono::Duration = chrono::Duration::minutes(15);
+
+/// Throttling (and transient failures) are retried, more patiently than
+/// ordinary API calls: the limit is per region and shared with everything
+/// else reading CloudTrail in the account.
+const THROTTLED: Backoff = Backoff {
+    first: Duration::from_secs(1),
+    max: Duration::from_secs(10),
     attempts: 10,
-    budget: std::time::Duration::from_secs(90),
+    budget: Duration::from_secs(90),
     jitter: true,
 };
 
-/// How a lookup went, beyond its events.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Collected {
-    pub events: Vec<AuditEvent>,
-    pub requests: u64,
-    pub unreadable: usize,
-    /// Events of the user outside this session (other permission sets, or
-    /// outside the window) that were left out.
-    pub left_out: usize,
+/// Who and when: what both sources filter on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub account: crate::domain::AccountId,
+    pub permission_set_name: String,
+    /// The Identity Center user name: the role session name.
+    pub user_name: String,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
 }
 
-/// Every event of the query's user, to the last page, keeping only those of
-/// `permission_set_name`'s session inside the window.
-pub async fn collect(
-    trail: &dyn crate::ports::AuditTrail,
-    clock: &dyn crate::clock::Clock,
-    query: &crate::ports::AuditQuery,
-    permission_set_name: &str,
-) -> Result<Collected, crate::ports::PortError> {
-    let mut out = Collected::default();
-    let mut token: Option<String> = None;
-    loop {
-        if out.requests > 0 {
-            clock.sleep(LOOKUP_INTERVAL).await;
-        }
-        let page = crate::retry::with_retries(clock, THROTTLED, || {
-            out.requests += 1;
-            trail.lookup_page(query, token.as_deref())
-        })
-        .await?;
-        out.unreadable += page.unreadable;
-        for event in page.events {
-            let inside = event.event_time >= query.start && event.event_time <= query.end;
-            if inside && event.in_session_of(permission_set_name, &query.user_name) {
-                out.events.push(event);
-            } else {
-                out.left_out += 1;
+impl Session {
+    fn keeps(&self, event: &AuditEvent) -> bool {
+        event.event_time >= self.start
+            && event.event_time <= self.end
+            && event.in_session_of(&self.permission_set_name, &self.user_name)
+    }
+}
+
+fn lock(summary: &Mutex<Summary>) -> std::sync::MutexGuard<'_, Summary> {
+    // A poisoned lock means another region's task panicked mid-add; the rows
+    // already added are whole, so the summary is still worth sending.
+    summary.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Reads every region's `LookupEvents` for the session into `summary`, up
+/// to `budget.concurrency` regions at once, and says what each covered.
+pub async fn read_lookup_events(
+    trail: &dyn AuditTrail,
+    clock: &dyn Clock,
+    session: &Session,
+    regions: &[String],
+    budget: Budget,
+    summary: &Mutex<Summary>,
+) -> Vec<Coverage> {
+    // The futures are made first and only then streamed: a closure that
+    // makes them inside the stream borrows `region` for a lifetime the
+    // compiler cannot prove `Send` for every caller (the local runner's
+    // `async_trait` needs that).
+    let reads: Vec<_> = regions
+        .iter()
+        .map(|region| read_region(trail, clock, session, region, budget, summary))
+        .collect();
+    futures_util::stream::iter(reads)
+        .buffered(budget.concurrency.max(1))
+        .collect()
+        .await
+}
+
+/// One region: ascending slices, each paged to its end, calls paced at
+/// `budget.pace` from start to start, throttling retried, stopping at the
+/// deadline with what it covered.
+async fn read_region(
+    trail: &dyn AuditTrail,
+    clock: &dyn Clock,
+    session: &Session,
+    region: &str,
+    budget: Budget,
+    summary: &Mutex<Summary>,
+) -> Coverage {
+    let mut cov = Coverage::start(region, session.start, session.end);
+    let mut last_call: Option<DateTime<Utc>> = None;
+    // Slices share their boundary second (the API's times are inclusive):
+    // events at a boundary are kept once.
+    let mut at_boundary: HashSet<String> = HashSet::new();
+    let mut slice_start = session.start;
+    let mut partial: Option<(DateTime<Utc>, DateTime<Utc>)> = None;
+    'slices: loop {
+        let slice_end = (slice_start + SLICE).min(session.end);
+        let query = AuditQuery {
+            account: session.account.clone(),
+            region: region.to_string(),
+            user_name: session.user_name.clone(),
+            start: slice_start,
+            end: slice_end,
+        };
+        let mut next_boundary = HashSet::new();
+        let mut token: Option<String> = None;
+        let mut oldest: Option<DateTime<Utc>> = None;
+        loop {
+            if budget.deadline.passed(clock) {
+                partial = oldest.map(|o| (o, slice_end));
+                break 'slices;
+            }
+            if let Some(last) = last_call {
+                let since = (clock.now() - last).to_std().unwrap_or_default();
+                if since < budget.pace {
+                    clock.sleep(budget.pace - since).await;
+                }
+            }
+            last_call = Some(clock.now());
+            let backoff = THROTTLED.within(budget.deadline.remaining(clock));
+            let page = with_retries(clock, backoff, || {
+                cov.requests += 1;
+                trail.lookup_page(&query, token.as_deref())
+            })
+            .await;
+            let page = match page {
+                Ok(page) => page,
+                Err(error) => {
+                    tracing::error!(%region, %error, "CloudTrail lookup failed");
+                    cov.failure = Some(error.to_string());
+                    partial = oldest.map(|o| (o, slice_end));
+                    break 'slices;
+                }
+            };
+            cov.unreadable += page.unreadable as u64;
+            let mut kept = Vec::with_capacity(page.events.len());
+            for event in page.events {
+                oldest = Some(oldest.map_or(event.event_time, |o| o.min(event.event_time)));
+                if event.event_time == slice_start && at_boundary.contains(&event.event_id) {
+                    continue;
+                }
+                if event.event_time == slice_end {
+                    next_boundary.insert(event.event_id.clone());
+                }
+                if session.keeps(&event) {
+                    kept.push(event);
+                } else {
+                    cov.left_out += 1;
+                }
+            }
+            cov.events += kept.len() as u64;
+            lock(summary).extend(kept);
+            match page.next_token {
+                Some(next) if !next.is_empty() => token = Some(next),
+                _ => break,
             }
         }
-        match page.next_token {
-            Some(next) if !next.is_empty() => token = Some(next),
-            _ => return Ok(out),
+        cov.complete_to = slice_end;
+        at_boundary = next_boundary;
+        if slice_end >= session.end {
+            break;
         }
+        slice_start = slice_end;
     }
+    if cov.complete_to < session.end || cov.failure.is_some() {
+        cov.unread = Some(estimate_unread(&cov, session, partial));
+    }
+    cov
 }
 
-/// Who, what, when: the frame of a report.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReportContext {
-    pub user_name: String,
-    pub slack_user: String,
-    pub account: String,
-    pub permission_set: String,
-    pub granted_at: DateTime<Utc>,
-    pub revoked_at: DateTime<Utc>,
-    pub window_start: DateTime<Utc>,
-    pub window_end: DateTime<Utc>,
-    pub regions: Vec<String>,
-    /// Regions or lookups that failed: the report says it is incomplete.
-    pub problems: Vec<String>,
-}
-
-pub const CAVEAT: &str = "This report is a best-effort reading of CloudTrail management events. CloudTrail can \
-deliver late or not at all, data events (such as S3 object reads) are not included, and a session's activity \
-is matched by role and session name. Treat it as a starting point: if anything looks alarming, confirm who did \
-it, and check for yourself that nothing was missed.";
-
-fn when(t: &DateTime<Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
-}
-
-pub fn subject(ctx: &ReportContext, s: &Summary) -> String {
-    format!(
-        "Break glass report: {} as {} in {}: {} write event{}{}",
-        ctx.user_name,
-        ctx.permission_set,
-        ctx.account,
-        s.writes.len(),
-        if s.writes.len() == 1 { "" } else { "s" },
-        if s.high_risk.is_empty() {
-            String::new()
+/// Events not read, from the rate of those read: the covered time is the
+/// complete part plus, in a slice cut short, its newest part already paged.
+fn estimate_unread(
+    cov: &Coverage,
+    session: &Session,
+    partial: Option<(DateTime<Utc>, DateTime<Utc>)>,
+) -> Unread {
+    let whole = (session.end - session.start).num_seconds().max(1);
+    let mut covered = (cov.complete_to - session.start).num_seconds().max(0);
+    if let Some((oldest, end)) = partial {
+        covered += (end - oldest).num_seconds().max(0);
+    }
+    if cov.events == 0 || covered == 0 {
+        return if covered >= whole {
+            Unread::About(0)
         } else {
-            format!(", {} high risk", s.high_risk.len())
+            Unread::Unknown
+        };
+    }
+    let rest = (whole - covered).max(0) as f64;
+    Unread::About((cov.events as f64 / covered as f64 * rest).round() as u64)
+}
+
+// ------------------------------------------------------------ Logs Insights
+
+/// How often a running query is asked for its results.
+const POLL: Duration = Duration::from_secs(1);
+
+/// Where the organisation trail's events are, for [`read_logs_insights`]:
+/// a log group name (read with the function's own role, in its region), or
+/// its ARN (read in that region, through the audit role when the account
+/// is another).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogGroup {
+    pub name: String,
+    pub region: Option<String>,
+    pub account: Option<crate::domain::AccountId>,
+}
+
+impl LogGroup {
+    /// `org-trail`, or `arn:aws:logs:eu-west-1:111122223333:log-group:org-trail[:*]`.
+    pub fn parse(value: &str) -> Result<Self, String> {
+        let name_ok = |n: &str| {
+            !n.is_empty()
+                && n.len() <= 512
+                && n.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_-/.#".contains(c))
+        };
+        if let Some(rest) = value.strip_prefix("arn:") {
+            let parts: Vec<&str> = rest.splitn(6, ':').collect();
+            let [_partition, "logs", region, account, kind_name, ..] = parts.as_slice() else {
+                return Err(format!("{value:?} is not a log group ARN"));
+            };
+            let name = kind_name
+                .strip_prefix("log-group:")
+                .map(|n| n.trim_end_matches(":*"))
+                .or_else(|| {
+                    (*kind_name == "log-group")
+                        .then(|| parts.get(5).copied())
+                        .flatten()
+                })
+                .map(|n| n.trim_end_matches(":*"))
+                .filter(|n| name_ok(n))
+                .ok_or_else(|| format!("{value:?} is not a log group ARN"))?;
+            let account = account
+                .parse()
+                .map_err(|_| format!("{value:?} has no account id"))?;
+            let region_ok = !region.is_empty()
+                && region
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            if !region_ok {
+                return Err(format!("{value:?} has no region"));
+            }
+            return Ok(Self {
+                name: name.to_string(),
+                region: Some((*region).to_string()),
+                account: Some(account),
+            });
         }
+        if name_ok(value) {
+            Ok(Self {
+                name: value.to_string(),
+                region: None,
+                account: None,
+            })
+        } else {
+            Err(format!("{value:?} is not a log group name or ARN"))
+        }
+    }
+}
+
+enum Ran {
+    Rows(Vec<Vec<(String, String)>>),
+    OutOfTime,
+}
+
+/// Runs one query to its end: started (retrying the concurrency limit,
+/// which Logs Insights reports as `LimitExceededException`), polled until
+/// done, and stopped if the deadline comes first so it costs nothing more.
+async fn run_query(
+    engine: &dyn LogsInsights,
+    clock: &dyn Clock,
+    query: &InsightsQuery,
+    deadline: Deadline,
+    requests: &std::sync::atomic::AtomicU64,
+) -> Result<Ran, PortError> {
+    use std::sync::atomic::Ordering::Relaxed;
+    if deadline.passed(clock) {
+        return Ok(Ran::OutOfTime);
+    }
+    let id = with_retries(clock, THROTTLED.within(deadline.remaining(clock)), || {
+        requests.fetch_add(1, Relaxed);
+        engine.start_query(query)
+    })
+    .await?;
+    loop {
+        if deadline.passed(clock) {
+            requests.fetch_add(1, Relaxed);
+            if let Err(error) = engine.stop_query(&id).await {
+                tracing::warn!(%error, query_id = %id, "could not stop a query cut short");
+            }
+            return Ok(Ran::OutOfTime);
+        }
+        clock.sleep(POLL).await;
+        let results = with_retries(clock, Backoff::API.within(deadline.remaining(clock)), || {
+            requests.fetch_add(1, Relaxed);
+            engine.query_results(&id)
+        })
+        .await?;
+        match results.status {
+            InsightsStatus::Running => {}
+            InsightsStatus::Complete => return Ok(Ran::Rows(results.rows)),
+            InsightsStatus::Failed(why) => {
+                return Err(PortError::new(
+                    crate::ports::PortErrorKind::Other,
+                    "logs",
+                    "GetQueryResults",
+                    format!("query {id} ended {why}"),
+                ));
+            }
+        }
+    }
+}
+
+enum Listed {
+    /// Every event of the window, in time order.
+    Done(Vec<Vec<(String, String)>>),
+    /// Part of it (the windows that finished), then time or an error ran out.
+    Cut {
+        rows: Vec<Vec<(String, String)>>,
+        complete_to: DateTime<Utc>,
+        failure: Option<String>,
+    },
+}
+
+/// What every listing query of one read shares.
+struct Lister<'a> {
+    engine: &'a dyn LogsInsights,
+    clock: &'a dyn Clock,
+    group: &'a LogGroup,
+    filter: String,
+    deadline: Deadline,
+    /// Rows per query; a query returning this many is full.
+    cap: u32,
+    requests: std::sync::atomic::AtomicU64,
+}
+
+/// Lists one window's events; a window whose query came back full is split
+/// in two and each half listed, down to a single second.
+fn list_window<'a>(
+    l: &'a Lister<'a>,
+    window: (DateTime<Utc>, DateTime<Utc>),
+) -> futures_util::future::BoxFuture<'a, Listed> {
+    Box::pin(async move {
+        let (start, end) = window;
+        let query = InsightsQuery {
+            log_group: l.group.name.clone(),
+            start,
+            end,
+            query: insights::listing_query(&l.filter, l.cap),
+            limit: l.cap,
+        };
+        let rows = match run_query(l.engine, l.clock, &query, l.deadline, &l.requests).await {
+            Ok(Ran::Rows(rows)) => rows,
+            Ok(Ran::OutOfTime) => {
+                return Listed::Cut {
+                    rows: Vec::new(),
+                    complete_to: start,
+                    failure: None,
+                };
+            }
+            Err(error) => {
+                return Listed::Cut {
+                    rows: Vec::new(),
+                    complete_to: start,
+                    failure: Some(error.to_string()),
+                };
+            }
+        };
+        if rows.len() < l.cap as usize || end - start < chrono::Duration::seconds(2) {
+            if rows.len() >= l.cap as usize {
+                tracing::warn!(%start, cap = l.cap, "a full query for one second: some events are not listed");
+            }
+            return Listed::Done(rows);
+        }
+        drop(rows);
+        // Inclusive bounds in whole seconds: [start, mid] and [mid + 1 s, end].
+        let mid = start + (end - start) / 2;
+        let mid = DateTime::from_timestamp(mid.timestamp(), 0).unwrap_or(mid);
+        let mut rows = match list_window(l, (start, mid)).await {
+            Listed::Done(rows) => rows,
+            cut => return cut,
+        };
+        match list_window(l, (mid + chrono::Duration::seconds(1), end)).await {
+            Listed::Done(more) => {
+                rows.extend(more);
+                Listed::Done(rows)
+            }
+            Listed::Cut {
+                rows: more,
+                complete_to,
+                failure,
+            } => {
+                rows.extend(more);
+                Listed::Cut {
+                    rows,
+                    complete_to,
+                    failure,
+                }
+            }
+        }
+    })
+}
+
+/// Reads the session from an organisation trail's log group with Logs
+/// Insights: the engine counts what it can (by service, event and error,
+/// and per minute), the per-minute counts plan listing windows of under
+/// 10,000 events, and the windows are listed `budget.concurrency` at a time
+/// into `summary`. Returns what was covered; the engine's counts are set on
+/// the summary, so totals stay exact even when listing is cut short.
+pub async fn read_logs_insights(
+    engine: &dyn LogsInsights,
+    clock: &dyn Clock,
+    session: &Session,
+    group: &LogGroup,
+    budget: Budget,
+    summary: &Mutex<Summary>,
+) -> Coverage {
+    let lister = Lister {
+        engine,
+        clock,
+        group,
+        filter: insights::session_filter(&session.account, &session.permission_set_name, &session.user_name),
+        deadline: budget.deadline,
+        cap: budget.rows_per_query,
+        requests: std::sync::atomic::AtomicU64::new(0),
+    };
+    let mut cov = Coverage::start(format!("log group {}", group.name), session.start, session.end);
+    let stats = |query: String| InsightsQuery {
+        log_group: group.name.clone(),
+        start: session.start,
+        end: session.end,
+        query,
+        limit: budget.rows_per_query,
+    };
+    let counts_query = stats(insights::counts_query(&lister.filter));
+    let minutes_query = stats(insights::minutes_query(&lister.filter));
+    let (counts, minutes) = futures_util::future::join(
+        run_query(engine, clock, &counts_query, budget.deadline, &lister.requests),
+        run_query(engine, clock, &minutes_query, budget.deadline, &lister.requests),
     )
-}
-
-fn line(e: &AuditEvent) -> String {
-    format!(
-        "{}  {}  {}:{}  {}  from {}  ({}){}",
-        when(&e.event_time),
-        e.aws_region,
-        e.service(),
-        e.event_name,
-        e.resource.as_deref().unwrap_or("-"),
-        e.source_ip.as_deref().unwrap_or("?"),
-        e.user_agent.as_deref().unwrap_or("?"),
-        e.error_code
-            .as_deref()
-            .map(|c| format!("  FAILED: {c}"))
-            .unwrap_or_default()
-    )
-}
-
-pub fn render_text(ctx: &ReportContext, s: &Summary) -> String {
-    let mut out = String::new();
-    let _ = writeln!(out, "Break glass report\n");
-    let _ = writeln!(out, "Who:      {} (Slack {})", ctx.user_name, ctx.slack_user);
-    let _ = writeln!(out, "Access:   {} in account {}", ctx.permission_set, ctx.account);
-    let _ = writeln!(out, "Granted:  {}", when(&ctx.granted_at));
-    let _ = writeln!(out, "Revoked:  {}", when(&ctx.revoked_at));
-    let _ = writeln!(
-        out,
-        "Searched: {} to {} in {}",
-        when(&ctx.window_start),
-        when(&ctx.window_end),
-        ctx.regions.join(", ")
-    );
-    let _ = writeln!(
-        out,
-        "\nTotals: {} events, {} writes, {} failed, {} high risk",
-        s.total,
-        s.writes.len(),
-        s.failed.len(),
-        s.high_risk.len()
-    );
-    if !ctx.problems.is_empty() {
-        let _ = writeln!(out, "\nINCOMPLETE: some lookups failed:");
-        for p in &ctx.problems {
-            let _ = writeln!(out, "  - {p}");
+    .await;
+    let engine_counts = match counts {
+        Ok(Ran::Rows(rows)) if rows.len() < budget.rows_per_query as usize => {
+            Some(insights::parse_counts(&rows))
+        }
+        Ok(_) => None,
+        Err(error) => {
+            tracing::warn!(%error, "Logs Insights counting failed; counting the listed events instead");
+            None
+        }
+    };
+    let windows = match minutes {
+        Ok(Ran::Rows(rows)) => insights::plan_windows(
+            session.start,
+            session.end,
+            &insights::parse_minutes(&rows),
+            u64::from(budget.rows_per_query) * insights::PLANNED_SHARE.0 / insights::PLANNED_SHARE.1,
+        ),
+        _ => vec![(session.start, session.end)],
+    };
+    let listings: Vec<_> = windows.into_iter().map(|w| list_window(&lister, w)).collect();
+    let mut listings = futures_util::stream::iter(listings).buffered(budget.concurrency.max(1));
+    let mut gap = false;
+    while let Some(listed) = listings.next().await {
+        let (rows, cut) = match listed {
+            Listed::Done(rows) => (rows, None),
+            Listed::Cut {
+                rows,
+                complete_to,
+                failure,
+            } => (rows, Some((complete_to, failure))),
+        };
+        let mut kept = Vec::with_capacity(rows.len());
+        for row in rows {
+            let message = row.iter().find(|(f, _)| f == "@message").map(|(_, v)| v.as_str());
+            match message.map(AuditEvent::from_cloudtrail_json) {
+                Some(Ok(event)) if session.keeps(&event) => kept.push(event),
+                Some(Ok(_)) => cov.left_out += 1,
+                _ => cov.unreadable += 1,
+            }
+        }
+        cov.events += kept.len() as u64;
+        lock(summary).extend(kept);
+        // The first window cut short ends what is complete; later windows
+        // that finished still add their events.
+        if let Some((complete_to, failure)) = cut {
+            if !gap {
+                cov.complete_to = complete_to;
+                cov.failure = failure;
+            }
+            gap = true;
         }
     }
-    let _ = writeln!(out, "\nHigh risk ({}):", s.high_risk.len());
-    if s.high_risk.is_empty() {
-        let _ = writeln!(out, "  none found");
+    if !gap {
+        cov.complete_to = session.end;
     }
-    for (label, e) in &s.high_risk {
-        let _ = writeln!(out, "  [{label}] {}", line(e));
-    }
-    let _ = writeln!(out, "\nConsole sign-ins ({}):", s.sign_ins.len());
-    for e in &s.sign_ins {
-        let _ = writeln!(out, "  {}", line(e));
-    }
-    let _ = writeln!(out, "\nWrite events in time order ({}):", s.writes.len());
-    for e in &s.writes {
-        let _ = writeln!(out, "  {}", line(e));
-    }
-    let _ = writeln!(out, "\nDenied or failed calls ({}):", s.failed.len());
-    for e in &s.failed {
-        let _ = writeln!(out, "  {}", line(e));
-    }
-    let _ = writeln!(out, "\nBy service and event:");
-    for ((service, name), n) in &s.by_event {
-        let _ = writeln!(out, "  {n:>6}  {service}:{name}");
-    }
-    let _ = writeln!(out, "\n{CAVEAT}");
-    out
-}
-
-/// Escapes text for HTML element content and attribute values. Every event
-/// field is attacker-controlled (a user agent is whatever the caller says).
-pub fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
+    drop(listings);
+    cov.requests = lister.requests.load(std::sync::atomic::Ordering::Relaxed);
+    if let Some(counts) = engine_counts {
+        if gap {
+            cov.unread = Some(Unread::Exactly(counts.total.saturating_sub(cov.events)));
         }
+        lock(summary).set_engine_counts(counts);
+    } else if gap {
+        cov.unread = Some(Unread::Unknown);
     }
-    out
-}
-
-fn html_rows(out: &mut String, events: &[(&str, &AuditEvent)]) {
-    out.push_str("<table border=\"1\" cellpadding=\"4\" cellspacing=\"0\"><tr><th>Time (UTC)</th><th>Region</th><th>Event</th><th>Resource</th><th>Source IP</th><th>User agent</th><th>Error</th><th>Why</th></tr>");
-    for (why, e) in events {
-        let _ = write!(
-            out,
-            "<tr><td>{}</td><td>{}</td><td>{}:{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            escape_html(&when(&e.event_time)),
-            escape_html(&e.aws_region),
-            escape_html(e.service()),
-            escape_html(&e.event_name),
-            escape_html(e.resource.as_deref().unwrap_or("-")),
-            escape_html(e.source_ip.as_deref().unwrap_or("?")),
-            escape_html(e.user_agent.as_deref().unwrap_or("?")),
-            escape_html(e.error_code.as_deref().unwrap_or("")),
-            escape_html(why),
-        );
-    }
-    out.push_str("</table>");
-}
-
-pub fn render_html(ctx: &ReportContext, s: &Summary) -> String {
-    let mut out = String::from("<!DOCTYPE html><html><body style=\"font-family: sans-serif\">");
-    let _ = write!(
-        out,
-        "<h1>Break glass report</h1><p><b>{}</b> (Slack {}) had <b>{}</b> in account <b>{}</b> from {} to {}.</p>\
-         <p>Searched {} to {} in {}.</p><p>{} events, <b>{} writes</b>, {} failed, <b>{} high risk</b>.</p>",
-        escape_html(&ctx.user_name),
-        escape_html(&ctx.slack_user),
-        escape_html(&ctx.permission_set),
-        escape_html(&ctx.account),
-        escape_html(&when(&ctx.granted_at)),
-        escape_html(&when(&ctx.revoked_at)),
-        escape_html(&when(&ctx.window_start)),
-        escape_html(&when(&ctx.window_end)),
-        escape_html(&ctx.regions.join(", ")),
-        s.total,
-        s.writes.len(),
-        s.failed.len(),
-        s.high_risk.len()
-    );
-    if !ctx.problems.is_empty() {
-        out.push_str("<p style=\"color:#b00\"><b>Incomplete:</b> some lookups failed:</p><ul>");
-        for p in &ctx.problems {
-            let _ = write!(out, "<li>{}</li>", escape_html(p));
-        }
-        out.push_str("</ul>");
-    }
-    let _ = write!(out, "<h2>High risk ({})</h2>", s.high_risk.len());
-    let high: Vec<(&str, &AuditEvent)> = s.high_risk.iter().map(|(l, e)| (*l, e)).collect();
-    html_rows(&mut out, &high);
-    let _ = write!(out, "<h2>Console sign-ins ({})</h2>", s.sign_ins.len());
-    html_rows(
-        &mut out,
-        &s.sign_ins.iter().map(|e| ("sign-in", e)).collect::<Vec<_>>(),
-    );
-    let _ = write!(out, "<h2>Write events ({})</h2>", s.writes.len());
-    html_rows(
-        &mut out,
-        &s.writes.iter().map(|e| ("write", e)).collect::<Vec<_>>(),
-    );
-    let _ = write!(out, "<h2>Denied or failed calls ({})</h2>", s.failed.len());
-    html_rows(
-        &mut out,
-        &s.failed.iter().map(|e| ("failed", e)).collect::<Vec<_>>(),
-    );
-    out.push_str("<h2>By service and event</h2><table border=\"1\" cellpadding=\"4\" cellspacing=\"0\">");
-    for ((service, name), n) in &s.by_event {
-        let _ = write!(
-            out,
-            "<tr><td>{n}</td><td>{}:{}</td></tr>",
-            escape_html(service),
-            escape_html(name)
-        );
-    }
-    let _ = write!(out, "</table><p><i>{}</i></p></body></html>", escape_html(CAVEAT));
-    out
-}
-
-/// The few lines that go to the Slack thread.
-pub fn render_slack(ctx: &ReportContext, s: &Summary, emailed: bool) -> String {
-    let mut out = format!(
-        ":clipboard: Activity report for {} in {}: {} events, {} writes, {} failed, {} high risk.",
-        ctx.user_name,
-        ctx.account,
-        s.total,
-        s.writes.len(),
-        s.failed.len(),
-        s.high_risk.len()
-    );
-    for (label, e) in s.high_risk.iter().take(5) {
-        let _ = write!(
-            out,
-            "\n• {label}: `{}:{}` {}",
-            e.service(),
-            e.event_name,
-            slack_safe(e.resource.as_deref().unwrap_or(""))
-        );
-    }
-    if s.high_risk.len() > 5 {
-        let _ = write!(out, "\n• …and {} more", s.high_risk.len() - 5);
-    }
-    if !ctx.problems.is_empty() {
-        let _ = write!(
-            out,
-            "\n:warning: Incomplete: {}",
-            slack_safe(&ctx.problems.join("; "))
-        );
-    }
-    if emailed {
-        out.push_str("\nThe full report was e-mailed.");
-    }
-    out.push_str("\n_Best effort from CloudTrail: verify anything alarming._");
-    out
-}
-
-/// Slack mrkdwn control characters in attacker-controlled text.
-fn slack_safe(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('`', "'")
+    cov
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// The shape of the AWS CLI documentation's `lookup-events` example,
@@ -684,7 +1259,7 @@ mod tests {
             "awsRegion": "eu-west-1",
             "sourceIPAddress": "203.0.113.7",
             "userAgent": "aws-cli/2.15.0",
-            "requestParameters": {"roleName": "<script>alert(1)</script>"},
+            "requestParameters": {"roleName": "<script>alert(1)</script>", "policyDocument": {"Statement": []}},
             "responseElements": null,
             "requestID": "r-1",
             "eventID": format!("id-{name}"),
@@ -712,6 +1287,83 @@ mod tests {
         );
         assert!(AuditEvent::from_cloudtrail_json("{").is_err());
         assert!(AuditEvent::from_cloudtrail_json("{}").is_err());
+        assert!(AuditEvent::from_cloudtrail_json("[]").is_err());
+    }
+
+    #[test]
+    fn odd_shapes_read_as_absent_not_as_failures() {
+        let raw = r#"{"eventID":"x","eventTime":"2026-11-30T09:10:00Z","eventSource":"ec2.amazonaws.com",
+            "eventName":"RunInstances","readOnly":"false","userAgent":{"nested":[1,2]},"sourceIPAddress":7,
+            "errorCode":null,"requestParameters":{"instancesSet":{"items":[{"instanceId":"i-1"},{"instanceId":"i-2"}]}}}"#;
+        let e = AuditEvent::from_cloudtrail_json(raw).unwrap();
+        assert_eq!(e.read_only, Some(false));
+        assert_eq!(e.user_agent, None);
+        assert_eq!(e.source_ip.as_deref(), Some("7"));
+        assert_eq!(e.error_code, None);
+        assert_eq!(e.resource.as_deref(), Some("i-1 and 1 more"));
+        let escaped = r#"{"eventID":"a\"b","eventTime":"2026-11-30T09:10:00Z","eventName":"x\u003cy"}"#;
+        let e = AuditEvent::from_cloudtrail_json(escaped).unwrap();
+        assert_eq!((e.event_id.as_str(), e.event_name.as_str()), ("a\"b", "x<y"));
+    }
+
+    #[test]
+    fn resources_are_named_from_the_request_for_common_services() {
+        let named = |source: &str, params: serde_json::Value| {
+            let raw = serde_json::json!({"eventID": "1", "eventTime": "2026-11-30T09:10:00Z",
+                "eventSource": source, "eventName": "X", "requestParameters": params});
+            AuditEvent::from_cloudtrail_json(&raw.to_string())
+                .unwrap()
+                .resource
+        };
+        assert_eq!(
+            named(
+                "s3.amazonaws.com",
+                serde_json::json!({"bucketName": "logs", "key": "a/b.txt", "Host": "h"})
+            )
+            .as_deref(),
+            Some("logs/a/b.txt")
+        );
+        assert_eq!(
+            named(
+                "iam.amazonaws.com",
+                serde_json::json!({"roleName": "Ops", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"})
+            )
+            .as_deref(),
+            Some("Ops / arn:aws:iam::aws:policy/AdministratorAccess")
+        );
+        assert_eq!(
+            named("iam.amazonaws.com", serde_json::json!({"policyArn": "arn:p"})).as_deref(),
+            Some("arn:p")
+        );
+        assert_eq!(
+            named(
+                "lambda.amazonaws.com",
+                serde_json::json!({"functionName": "f", "name": "n"})
+            )
+            .as_deref(),
+            Some("f")
+        );
+        assert_eq!(
+            named(
+                "ecs.amazonaws.com",
+                serde_json::json!({"cluster": "prod", "service": "web"})
+            )
+            .as_deref(),
+            Some("prod / web")
+        );
+        assert_eq!(
+            named("unknown.amazonaws.com", serde_json::json!({"tableName": "t"})).as_deref(),
+            Some("t")
+        );
+        let raw = serde_json::json!({"eventID": "1", "eventTime": "2026-11-30T09:10:00Z", "eventSource": "kms.amazonaws.com",
+            "requestParameters": null, "resources": [{"ARN": "arn:aws:kms:eu-west-1:1:key/k", "type": "AWS::KMS::Key"}]});
+        assert_eq!(
+            AuditEvent::from_cloudtrail_json(&raw.to_string())
+                .unwrap()
+                .resource
+                .as_deref(),
+            Some("arn:aws:kms:eu-west-1:1:key/k")
+        );
     }
 
     #[test]
@@ -753,42 +1405,80 @@ mod tests {
             Some("secret read or change")
         );
         assert_eq!(label("RunInstances", "ec2.amazonaws.com", false), None);
+        assert!(is_denial("AccessDenied") && is_denial("Client.UnauthorizedOperation"));
+        assert!(!is_denial("ThrottlingException"));
     }
 
     #[test]
-    fn summaries_count_sort_and_escape() {
-        let events: Vec<AuditEvent> = [
-            ("DescribeInstances", "ec2.amazonaws.com", true),
-            ("DeleteRole", "iam.amazonaws.com", false),
-            ("RunInstances", "ec2.amazonaws.com", false),
-        ]
-        .iter()
-        .map(|(n, s, r)| AuditEvent::from_cloudtrail_json(&event(n, s, *r)).unwrap())
-        .collect();
-        let s = Summary::build(events);
-        assert_eq!((s.total, s.writes.len(), s.high_risk.len()), (3, 2, 1));
-        let ctx = ReportContext {
-            user_name: "alice@example.com".into(),
-            slack_user: "U1".into(),
-            account: "123456789012".into(),
-            permission_set: "BreakGlassAdmin".into(),
-            granted_at: "2026-11-30T09:00:00Z".parse().unwrap(),
-            revoked_at: "2026-11-30T10:00:00Z".parse().unwrap(),
-            window_start: "2026-11-30T08:55:00Z".parse().unwrap(),
-            window_end: "2026-11-30T11:00:00Z".parse().unwrap(),
-            regions: vec!["eu-west-1".into()],
-            problems: vec![],
-        };
-        let html = render_html(&ctx, &s);
-        assert!(!html.contains("<script>"), "event fields must be escaped");
-        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
-        let text = render_text(&ctx, &s);
-        assert!(text.contains("[IAM change]"));
-        assert!(text.contains("best-effort"));
+    fn log_groups_are_named_or_given_by_arn() {
         assert_eq!(
-            subject(&ctx, &s),
-            "Break glass report: alice@example.com as BreakGlassAdmin in 123456789012: 2 write events, 1 high risk"
+            LogGroup::parse("aws-cloudtrail-logs-o-abc/org").unwrap(),
+            LogGroup {
+                name: "aws-cloudtrail-logs-o-abc/org".into(),
+                region: None,
+                account: None
+            }
         );
-        assert!(!render_slack(&ctx, &s, true).contains("<script>"));
+        for arn in [
+            "arn:aws:logs:eu-west-1:111122223333:log-group:org-trail:*",
+            "arn:aws:logs:eu-west-1:111122223333:log-group:org-trail",
+        ] {
+            let g = LogGroup::parse(arn).unwrap();
+            assert_eq!(g.name, "org-trail");
+            assert_eq!(g.region.as_deref(), Some("eu-west-1"));
+            assert_eq!(g.account.unwrap().as_str(), "111122223333");
+        }
+        for bad in [
+            "",
+            "arn:aws:s3:::bucket",
+            "arn:aws:logs:eu-west-1:1:log-group:x",
+            "a b",
+            "x\"y",
+        ] {
+            assert!(LogGroup::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn coverage_says_what_was_read() {
+        let t = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        let mut c = Coverage::start("eu-west-1", t("2026-11-30T09:00:00Z"), t("2026-11-30T15:00:00Z"));
+        c.complete_to = t("2026-11-30T15:00:00Z");
+        assert!(c.complete());
+        assert_eq!(c.statement(), None);
+        c.complete_to = t("2026-11-30T14:05:00Z");
+        c.unread = Some(Unread::About(40_000));
+        assert_eq!(
+            c.statement().unwrap(),
+            "complete to 2026-11-30 14:05:00 UTC in eu-west-1; about 40,000 events not read (the report ran out of time)"
+        );
+        c.unread = Some(Unread::Exactly(1_234_567));
+        c.failure = Some("AccessDenied".into());
+        c.unreadable = 2;
+        assert_eq!(
+            c.statement().unwrap(),
+            "complete to 2026-11-30 14:05:00 UTC in eu-west-1; 1,234,567 events not read (stopped by an error: AccessDenied); eu-west-1: 2 events could not be read"
+        );
+    }
+
+    #[test]
+    fn unread_events_are_estimated_from_the_rate_read() {
+        let t = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        let session = Session {
+            account: "123456789012".parse().unwrap(),
+            permission_set_name: "P".into(),
+            user_name: "u".into(),
+            start: t("2026-11-30T09:00:00Z"),
+            end: t("2026-11-30T13:00:00Z"),
+        };
+        let mut c = Coverage::start("r", session.start, session.end);
+        c.complete_to = t("2026-11-30T10:00:00Z");
+        c.events = 1_000;
+        // One hour complete, plus the newest half hour of the next slice.
+        let partial = Some((t("2026-11-30T10:00:00Z"), t("2026-11-30T10:30:00Z")));
+        assert_eq!(estimate_unread(&c, &session, partial), Unread::About(1_667));
+        c.events = 0;
+        c.complete_to = session.start;
+        assert_eq!(estimate_unread(&c, &session, None), Unread::Unknown);
     }
 }

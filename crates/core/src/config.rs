@@ -9,6 +9,8 @@ use std::str::FromStr;
 
 use thiserror::Error;
 
+use crate::policy::SlackWorkspaces;
+
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ConfigError {
     #[error("environment variable {0} is required but not set")]
@@ -105,6 +107,60 @@ where
     match list(env, var)? {
         Some(items) if !items.is_empty() => Ok(items),
         _ => Err(ConfigError::Missing(var)),
+    }
+}
+
+/// An allow list: comma-separated, blanks between commas ignored. Unset is
+/// `None`, for the caller to give its meaning; set but listing nothing
+/// (`""`, `","`, Terraform's `join(",", [])`) is refused, unlike other
+/// variables, because an allow list emptied by a typo must stop the
+/// function, never widen who may break glass.
+pub fn allow_list<T>(env: &dyn Env, var: &'static str) -> Result<Option<BTreeSet<T>>, ConfigError>
+where
+    T: FromStr + Ord,
+    T::Err: Display,
+{
+    let Some(raw) = env.get(var) else {
+        return Ok(None);
+    };
+    let items = raw
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|item| {
+            item.parse().map_err(|e: T::Err| ConfigError::Invalid {
+                var,
+                reason: e.to_string(),
+            })
+        })
+        .collect::<Result<BTreeSet<T>, _>>()?;
+    if items.is_empty() {
+        return Err(ConfigError::Invalid {
+            var,
+            reason: "it is set but lists nothing; an empty allow list is a mistake, not a policy".into(),
+        });
+    }
+    Ok(Some(items))
+}
+
+/// An allow list that must be set (see [`allow_list`]).
+pub fn required_allow_list<T>(env: &dyn Env, var: &'static str) -> Result<BTreeSet<T>, ConfigError>
+where
+    T: FromStr + Ord,
+    T::Err: Display,
+{
+    allow_list(env, var)?.ok_or(ConfigError::Missing(var))
+}
+
+impl SlackWorkspaces {
+    /// `ALLOWED_SLACK_TEAM_IDS` (required) and, for Enterprise Grid,
+    /// `ALLOWED_SLACK_ENTERPRISE_IDS`: read the same way by every function
+    /// that decides who is ours.
+    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            teams: required_allow_list(env, "ALLOWED_SLACK_TEAM_IDS")?,
+            enterprises: allow_list(env, "ALLOWED_SLACK_ENTERPRISE_IDS")?.unwrap_or_default(),
+        })
     }
 }
 
@@ -213,6 +269,58 @@ mod tests {
             required_list::<AccountId>(&env, "NONE").unwrap_err(),
             ConfigError::Missing("NONE")
         );
+    }
+
+    #[test]
+    fn allow_lists_set_but_empty_stop_the_function() {
+        for empty in ["", " ", ",", " , ,"] {
+            let env = map_env([("LIST", empty)]);
+            let err = allow_list::<AccountId>(&env, "LIST").unwrap_err();
+            assert!(
+                matches!(err, ConfigError::Invalid { var: "LIST", .. }),
+                "{empty:?}"
+            );
+            assert!(err.to_string().contains("LIST"), "{err}");
+            assert!(required_allow_list::<AccountId>(&env, "LIST").is_err());
+        }
+        let env = map_env([("LIST", "123456789012,")]);
+        assert_eq!(
+            allow_list::<AccountId>(&env, "LIST").unwrap().map(|l| l.len()),
+            Some(1)
+        );
+        let env = map_env([]);
+        assert_eq!(allow_list::<AccountId>(&env, "LIST").unwrap(), None);
+        assert_eq!(
+            required_allow_list::<AccountId>(&env, "LIST").unwrap_err(),
+            ConfigError::Missing("LIST")
+        );
+    }
+
+    #[test]
+    fn workspaces_need_a_team_and_refuse_empty_lists() {
+        let env = map_env([("ALLOWED_SLACK_TEAM_IDS", "T0001, T0002")]);
+        let w = SlackWorkspaces::from_env(&env).unwrap();
+        assert_eq!(w.teams.len(), 2);
+        assert!(w.enterprises.is_empty());
+        assert_eq!(
+            SlackWorkspaces::from_env(&map_env([])).unwrap_err(),
+            ConfigError::Missing("ALLOWED_SLACK_TEAM_IDS")
+        );
+        for (var, value) in [
+            ("ALLOWED_SLACK_TEAM_IDS", ","),
+            ("ALLOWED_SLACK_TEAM_IDS", "U0001"),
+            ("ALLOWED_SLACK_ENTERPRISE_IDS", ""),
+            ("ALLOWED_SLACK_ENTERPRISE_IDS", "T0001"),
+        ] {
+            let env = map_env([("ALLOWED_SLACK_TEAM_IDS", "T0001"), (var, value)]);
+            let err = SlackWorkspaces::from_env(&env).unwrap_err().to_string();
+            assert!(err.contains(var), "{var}={value:?}: {err}");
+        }
+        let env = map_env([
+            ("ALLOWED_SLACK_TEAM_IDS", "T0001"),
+            ("ALLOWED_SLACK_ENTERPRISE_IDS", "E0001"),
+        ]);
+        assert_eq!(SlackWorkspaces::from_env(&env).unwrap().enterprises.len(), 1);
     }
 
     #[test]

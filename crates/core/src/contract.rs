@@ -229,10 +229,10 @@ impl AccessRequest {
             requester: Requester {
                 slack_user_id: click.user_id.clone(),
                 slack_user_name: click.user_name.clone(),
-                slack_team_id: click.team_id.clone(),
+                slack_team_id: click.team_id.to_string(),
             },
             slack: SlackThread {
-                channel_id: click.channel_id.clone(),
+                channel_id: click.channel_id.to_string(),
                 message_ts: click.message_ts.clone(),
                 thread_ts: click
                     .thread_ts
@@ -255,6 +255,11 @@ impl AccessRequest {
     /// first grant; once it has ended, the next click on the same message takes
     /// the next generation. Fits Step Functions' 80-character, restricted
     /// alphabet.
+    ///
+    /// Each field is hashed behind its length, so the hashed bytes split
+    /// back into fields one way only: two different clicks cannot run
+    /// together into the same bytes (as `"C1␀" + "2"` and `"C1" + "␀2"`
+    /// could with a NUL separator alone) and so never share a name.
     pub fn execution_name(&self, generation: u32) -> String {
         let mut hash = Sha256::new();
         for part in [
@@ -265,8 +270,8 @@ impl AccessRequest {
             self.slack.channel_id.as_str(),
             self.slack.message_ts.as_str(),
         ] {
+            hash.update((part.len() as u64).to_be_bytes());
             hash.update(part.as_bytes());
-            hash.update([0u8]);
         }
         let digest = hex::encode(&hash.finalize()[..10]);
         format!(
@@ -373,12 +378,33 @@ mod tests {
         let mut other_user = req.clone();
         other_user.requester.slack_user_id = "U0002".parse().unwrap();
         assert_ne!(other_user.execution_name(1), name);
-        let mut later = req;
+        let mut later = req.clone();
         later.requested_at += chrono::Duration::seconds(5);
         assert_eq!(
             later.execution_name(1),
             name,
             "a double click maps to the same name"
         );
+    }
+
+    #[test]
+    fn fields_cannot_run_into_each_other() {
+        // With a NUL separator alone these two hashed the same bytes:
+        // "C1␀" ␀ "2" ␀ and "C1" ␀ "␀2" ␀.
+        let mut a = sample_request();
+        a.slack.channel_id = "C1\0".into();
+        a.slack.message_ts = "2".into();
+        let mut b = sample_request();
+        b.slack.channel_id = "C1".into();
+        b.slack.message_ts = "\u{0}2".into();
+        assert_ne!(a.execution_name(1), b.execution_name(1));
+        // Moving characters from one field to the next changes the name.
+        let mut c = sample_request();
+        c.slack.channel_id = "C1170".into();
+        c.slack.message_ts = "0000000.000100".into();
+        let mut d = sample_request();
+        d.slack.channel_id = "C11700".into();
+        d.slack.message_ts = "000000.000100".into();
+        assert_ne!(c.execution_name(1), d.execution_name(1));
     }
 }

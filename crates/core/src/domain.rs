@@ -17,14 +17,19 @@ pub enum DomainError {
     InstanceArn(String),
     #[error("duration must be between 1 and {max} minutes, got {got}")]
     Duration { got: u64, max: u32 },
-    #[error("Slack user id must be letters and digits, got {0:?}")]
-    SlackUserId(String),
+    #[error("Slack {kind} id must be {shape}, got {got:?}")]
+    SlackId {
+        kind: &'static str,
+        shape: &'static str,
+        got: String,
+    },
 }
 
-/// Keeps a refused value short in messages: they go to Slack and the logs,
-/// and a payload field can be arbitrarily long.
-pub(crate) fn clip(value: &str) -> String {
-    const MAX: usize = 100;
+/// Keeps a refused value short in messages: they go to Slack, into 400
+/// answers and the logs, and a payload field can be arbitrarily long (or
+/// crafted to look like a log line). A few dozen characters identify it.
+pub fn clip(value: &str) -> String {
+    const MAX: usize = 40;
     if value.chars().count() <= MAX {
         value.to_string()
     } else {
@@ -34,8 +39,10 @@ pub(crate) fn clip(value: &str) -> String {
     }
 }
 
+/// Identity Center ids are 16 characters today; 64 leaves room and keeps
+/// anything echoed back (refusals, logs) short.
 fn is_id_token(s: &str) -> bool {
-    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric())
+    (1..=64).contains(&s.len()) && s.chars().all(|c| c.is_ascii_alphanumeric())
 }
 
 fn is_partition(s: &str) -> bool {
@@ -167,27 +174,85 @@ impl FromStr for PermissionSetArn {
 }
 string_serde!(PermissionSetArn);
 
-/// A Slack user id (`U…`/`W…`).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct SlackUserId(String);
-
-impl SlackUserId {
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
+/// Slack ids are one capital letter saying what they name, then capital
+/// letters and digits (`U024BE7LH`). Checking the shape keeps anything else
+/// (spaces, separators, lower case) out of policy decisions, execution
+/// names and log lines.
+fn is_slack_id(s: &str, prefixes: &[u8]) -> bool {
+    let bytes = s.as_bytes();
+    (2..=32).contains(&bytes.len())
+        && prefixes.contains(&bytes[0])
+        && bytes[1..]
+            .iter()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
-impl FromStr for SlackUserId {
-    type Err = DomainError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if is_id_token(s) && s.len() <= 32 {
-            Ok(Self(s.to_string()))
-        } else {
-            Err(DomainError::SlackUserId(clip(s)))
+macro_rules! slack_id {
+    ($(#[$doc:meta])* $ty:ident, $kind:literal, $prefixes:expr, $shape:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $ty(String);
+
+        impl $ty {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
         }
-    }
+
+        impl FromStr for $ty {
+            type Err = DomainError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                if is_slack_id(s, $prefixes) {
+                    Ok(Self(s.to_string()))
+                } else {
+                    Err(DomainError::SlackId {
+                        kind: $kind,
+                        shape: $shape,
+                        got: clip(s),
+                    })
+                }
+            }
+        }
+        string_serde!($ty);
+    };
 }
-string_serde!(SlackUserId);
+
+slack_id!(
+    /// A Slack user id: `U…`, or `W…` for Enterprise Grid users.
+    SlackUserId,
+    "user",
+    b"UW",
+    "U or W and then capital letters and digits"
+);
+slack_id!(
+    /// A Slack workspace (team) id, `T…`.
+    SlackTeamId,
+    "team",
+    b"T",
+    "T and then capital letters and digits"
+);
+slack_id!(
+    /// An Enterprise Grid organisation id, `E…`.
+    SlackEnterpriseId,
+    "enterprise",
+    b"E",
+    "E and then capital letters and digits"
+);
+slack_id!(
+    /// A conversation id: `C…` (channel), `G…` (private channel or group
+    /// message), `D…` (direct message).
+    SlackChannelId,
+    "channel",
+    b"CGD",
+    "C, G or D and then capital letters and digits"
+);
+slack_id!(
+    /// A Slack app id, `A…`.
+    SlackAppId,
+    "app",
+    b"A",
+    "A and then capital letters and digits"
+);
 
 /// How long access lasts. Bounded absolutely at Identity Center's own longest
 /// session (12 h); a policy narrows it further.
@@ -313,9 +378,40 @@ mod tests {
     }
 
     #[test]
+    fn slack_ids_have_slacks_shapes() {
+        for good in ["U024BE7LH", "W012A3CDE", "U1"] {
+            assert!(good.parse::<SlackUserId>().is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "U",
+            "T024BE7LH",
+            "u024be7lh",
+            "U024 BE7LH",
+            "U-1",
+            "UÖ1",
+            &format!("U{}", "1".repeat(32)),
+        ] {
+            assert!(bad.parse::<SlackUserId>().is_err(), "{bad}");
+        }
+        assert!("T0001".parse::<SlackTeamId>().is_ok());
+        assert!("E0001".parse::<SlackTeamId>().is_err());
+        assert!("E0001".parse::<SlackEnterpriseId>().is_ok());
+        for good in ["C12345", "G0PRIVATE", "D0DM"] {
+            assert!(good.parse::<SlackChannelId>().is_ok(), "{good}");
+        }
+        assert!("U12345".parse::<SlackChannelId>().is_err());
+        assert!("A0APP".parse::<SlackAppId>().is_ok());
+        let err = "T0001".parse::<SlackUserId>().unwrap_err().to_string();
+        assert!(err.starts_with("Slack user id must be U or W"), "{err}");
+    }
+
+    #[test]
     fn refused_values_are_clipped_in_messages() {
         let long = "9".repeat(5000);
         let msg = long.parse::<AccountId>().unwrap_err().to_string();
-        assert!(msg.len() < 200, "{}", msg.len());
+        assert!(msg.len() < 100, "{}", msg.len());
+        assert_eq!(clip(&"x".repeat(41)).chars().count(), 41, "40 and an ellipsis");
+        assert_eq!(clip("short"), "short");
     }
 }

@@ -13,6 +13,7 @@ pub mod clock;
 pub mod config;
 pub mod contract;
 pub mod domain;
+pub mod ledger;
 pub mod policy;
 pub mod ports;
 pub mod retry;

@@ -78,23 +78,11 @@ pub enum ExecutionStatus {
     Ended(String),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RunningExecution {
-    pub name: String,
-    /// Its original input: who asked for what, for how long.
-    pub input: String,
-    /// Its grant section, once its grant step has finished (read from its
-    /// history): whether the access it holds was pre-existing.
-    pub grant: Option<crate::contract::Grant>,
-}
-
 /// This deployment's state machine.
 #[async_trait]
 pub trait Executions: Send + Sync + Debug {
     async fn start(&self, name: &str, input: &str) -> Result<StartOutcome, PortError>;
     async fn status(&self, name: &str) -> Result<Option<ExecutionStatus>, PortError>;
-    /// Every running execution with its input.
-    async fn running(&self) -> Result<Vec<RunningExecution>, PortError>;
 }
 
 // ------------------------------------------------------------- Identity Center
@@ -178,15 +166,52 @@ pub trait Directory: Send + Sync + Debug {
 
 // ------------------------------------------------------------------------ Slack
 
+/// What `users.info` says about a Slack user: enough to tell a full member
+/// of our workspace from a guest, a Slack Connect stranger, a bot or a
+/// deactivated account. Ids are as Slack sent them; policy checks them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SlackProfile {
+    /// `profile.email`, when the profile has one (and we may read it).
+    pub email: Option<String>,
+    /// `team_id`: the workspace the account belongs to.
+    pub team_id: Option<String>,
+    /// `enterprise_user.enterprise_id`: their Enterprise Grid organisation.
+    pub enterprise_id: Option<String>,
+    /// A multi-channel guest.
+    pub is_restricted: bool,
+    /// A single-channel guest.
+    pub is_ultra_restricted: bool,
+    /// Someone from another organisation, seen through a shared channel.
+    pub is_stranger: bool,
+    pub deleted: bool,
+    pub is_bot: bool,
+}
+
 #[async_trait]
 pub trait Slack: Send + Sync + Debug {
-    /// The e-mail on the user's profile (`users.info`), if they have one.
-    async fn user_email(&self, user: &SlackUserId) -> Result<Option<String>, PortError>;
+    /// The user's account and profile (`users.info`).
+    async fn user_profile(&self, user: &SlackUserId) -> Result<SlackProfile, PortError>;
+    /// The e-mail on the user's profile, if they have one.
+    async fn user_email(&self, user: &SlackUserId) -> Result<Option<String>, PortError> {
+        Ok(self.user_profile(user).await?.email)
+    }
     /// `chat.postMessage`, in `thread_ts`'s thread when given.
     async fn post_message(&self, channel: &str, thread_ts: Option<&str>, text: &str)
     -> Result<(), PortError>;
     /// An ephemeral reply through an interaction's `response_url`.
     async fn respond_ephemeral(&self, response_url: &str, text: &str) -> Result<(), PortError>;
+    /// `chat.postMessage` with Block Kit `blocks`; `text` is the
+    /// notification and the fallback where blocks are not shown.
+    async fn post_blocks(
+        &self,
+        channel: &str,
+        thread_ts: Option<&str>,
+        text: &str,
+        blocks: &serde_json::Value,
+    ) -> Result<(), PortError> {
+        let _ = blocks;
+        self.post_message(channel, thread_ts, text).await
+    }
 }
 
 // ----------------------------------------------------------------------- E-mail
@@ -198,6 +223,16 @@ pub struct Email {
     pub subject: String,
     pub text: String,
     pub html: String,
+    pub attachments: Vec<Attachment>,
+}
+
+/// A file sent with an e-mail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    pub filename: String,
+    /// `text/csv`, say.
+    pub content_type: String,
+    pub data: Vec<u8>,
 }
 
 #[async_trait]
@@ -227,14 +262,51 @@ pub struct AuditPage {
     pub unreadable: usize,
 }
 
-/// Where the record of what a user did comes from: CloudTrail `LookupEvents`
-/// today; an organisation trail in CloudWatch Logs is the scale path. Paging,
-/// pacing and retries are the caller's (see `audit::collect`), so every
-/// source gets them the same way.
+/// CloudTrail `LookupEvents`: one account and region per call. Paging,
+/// pacing, slicing and retries are the caller's (`audit::read_lookup_events`).
 #[async_trait]
 pub trait AuditTrail: Send + Sync + Debug {
     async fn lookup_page(&self, query: &AuditQuery, next_token: Option<&str>)
     -> Result<AuditPage, PortError>;
+}
+
+/// One CloudWatch Logs Insights query over a log group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InsightsQuery {
+    pub log_group: String,
+    /// Inclusive, whole seconds.
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub query: String,
+    /// At most 10,000 rows.
+    pub limit: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InsightsStatus {
+    /// Scheduled or running.
+    Running,
+    Complete,
+    /// Failed, cancelled or timed out, as the engine said.
+    Failed(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InsightsResults {
+    pub status: InsightsStatus,
+    /// Each row's (field, value) pairs, as the engine returned them.
+    pub rows: Vec<Vec<(String, String)>>,
+}
+
+/// CloudWatch Logs Insights (`StartQuery`, `GetQueryResults`, `StopQuery`)
+/// on the log group an organisation trail delivers to. Polling, splitting
+/// and retries are the caller's (`audit::read_logs_insights`).
+#[async_trait]
+pub trait LogsInsights: Send + Sync + Debug {
+    /// Returns the query id.
+    async fn start_query(&self, query: &InsightsQuery) -> Result<String, PortError>;
+    async fn query_results(&self, query_id: &str) -> Result<InsightsResults, PortError>;
+    async fn stop_query(&self, query_id: &str) -> Result<(), PortError>;
 }
 
 // ----------------------------------------------------------------------- Alerts
@@ -242,4 +314,41 @@ pub trait AuditTrail: Send + Sync + Debug {
 #[async_trait]
 pub trait Alerts: Send + Sync + Debug {
     async fn publish(&self, subject: &str, message: &str) -> Result<(), PortError>;
+}
+
+// ----------------------------------------------------------------- Grant ledger
+
+/// Whether a conditional write landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    Done,
+    /// The stored item's version was not the expected one: somebody else
+    /// changed it first. Read again and decide again.
+    Stale,
+}
+
+/// The grant ledger (see [`crate::ledger`]): one item per Identity Center
+/// user, account and permission set, changed only by conditional writes.
+#[async_trait]
+pub trait Ledger: Send + Sync + Debug {
+    /// A strongly consistent read.
+    async fn get(
+        &self,
+        key: &crate::ledger::LedgerKey,
+    ) -> Result<Option<crate::ledger::LedgerItem>, PortError>;
+    /// Stores `item` if the stored item's version is `expected` (`None`: no
+    /// item may exist yet).
+    async fn put(
+        &self,
+        item: &crate::ledger::LedgerItem,
+        expected: Option<u64>,
+    ) -> Result<Written, PortError>;
+    /// Every item that is not closed (granting, held, revoking): what the
+    /// reconciler looks through. Served from an index that holds only those.
+    async fn open_items(&self) -> Result<Vec<crate::ledger::LedgerItem>, PortError>;
+    /// Records that the reconciler found this assignment outside break
+    /// glass; `true` when it was not reported in the day before `now` (so
+    /// it is reported now, at most once a day).
+    async fn note_drift(&self, key: &crate::ledger::LedgerKey, now: DateTime<Utc>)
+    -> Result<bool, PortError>;
 }

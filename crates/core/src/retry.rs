@@ -39,6 +39,14 @@ impl Backoff {
         jitter: false,
     };
 
+    /// This backoff, sleeping no more than `left` in all.
+    pub fn within(self, left: Duration) -> Backoff {
+        Backoff {
+            budget: self.budget.min(left),
+            ..self
+        }
+    }
+
     /// The delay before retry number `retry` (0-based), before jitter.
     pub fn delay(&self, retry: u32) -> Duration {
         let factor = 2u32.saturating_pow(retry.min(16));
@@ -53,6 +61,26 @@ impl Backoff {
         let half = delay / 2;
         let spread = u64::try_from(half.as_micros()).unwrap_or(u64::MAX).max(1);
         half + Duration::from_micros(mix(seed as u64 ^ u64::from(retry)) % spread)
+    }
+}
+
+/// A moment a function's work must be done by, so that its retries and
+/// polling stop in time to leave room for what must follow (a rollback, the
+/// ledger write) before Lambda stops it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadline(pub chrono::DateTime<chrono::Utc>);
+
+impl Deadline {
+    pub fn after(clock: &dyn Clock, from_now: Duration) -> Deadline {
+        Deadline(clock.now() + chrono::Duration::from_std(from_now).unwrap_or_default())
+    }
+
+    pub fn remaining(&self, clock: &dyn Clock) -> Duration {
+        (self.0 - clock.now()).to_std().unwrap_or(Duration::ZERO)
+    }
+
+    pub fn passed(&self, clock: &dyn Clock) -> bool {
+        clock.now() >= self.0
     }
 }
 

@@ -1,16 +1,34 @@
 //! Slack interactivity payloads: the form field `payload` holding JSON, in
 //! either the legacy `interactive_message` shape (the seed's attachments) or
 //! Block Kit's `block_actions`.
+//!
+//! Read exactly as Slack sends them and no more loosely: one `payload` field
+//! under its plain name, JSON without duplicate keys, objects where Slack
+//! sends objects, ids of Slack's shapes, one button, and a `response_url` on
+//! Slack's own host. A signed body must mean one thing to every reader, and
+//! nothing a click carries may send us somewhere else.
+
+use std::fmt;
 
 use serde::Deserialize;
-use serde_json::Value;
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
 use thiserror::Error;
 
 use crate::ErrorType;
-use crate::domain::{AccessDuration, AccountId, DomainError, PermissionSetArn, SlackUserId, clip};
+use crate::domain::{
+    AccessDuration, AccountId, DomainError, PermissionSetArn, SlackAppId, SlackChannelId, SlackTeamId,
+    SlackUserId, clip,
+};
+use crate::policy::WorkspaceIds;
 
 /// The one action this product answers to, in either shape.
 pub const BREAK_GLASS_ACTION: &str = "break_glass";
+
+/// Where every `response_url` Slack hands out lives. We post to nothing else:
+/// the URL comes from the request body, so anything looser would let a
+/// signed-but-crafted payload point our answers anywhere.
+pub const RESPONSE_URL_PREFIX: &str = "https://hooks.slack.com/";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Interaction {
@@ -25,15 +43,23 @@ pub enum Interaction {
 /// A click on a Break Glass button, with everything later steps need.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BreakGlassClick {
-    pub team_id: String,
+    /// The workspace the request is recorded under: `team.id`, else
+    /// `user.team_id`.
+    pub team_id: SlackTeamId,
+    /// Every workspace and organisation id the payload carries: all of them
+    /// must be ours.
+    pub workspace: WorkspaceIds,
+    /// The Slack app the click came through, when the payload says.
+    pub api_app_id: Option<SlackAppId>,
     pub user_id: SlackUserId,
     pub user_name: String,
-    pub channel_id: String,
+    pub channel_id: SlackChannelId,
     /// The clicked message: identifies the incident, and the thread we post in.
     pub message_ts: String,
     /// The thread the clicked message lives in, when it is itself a reply.
     pub thread_ts: Option<String>,
     pub action_ts: String,
+    /// Always under [`RESPONSE_URL_PREFIX`].
     pub response_url: String,
     pub account_id: AccountId,
     pub permission_set_arn: PermissionSetArn,
@@ -52,14 +78,35 @@ pub enum PayloadShape {
 pub enum PayloadError {
     #[error("body is not a form with a payload field")]
     NoPayloadField,
+    #[error("body has more than one payload field")]
+    DuplicatePayloadField,
+    #[error("body spells a field name payload in percent-encoding")]
+    EncodedFieldName,
+    #[error("body is not valid form encoding")]
+    BadFormEncoding,
     #[error("payload is not valid JSON: {0}")]
     NotJson(String),
+    #[error("payload's {field} is not {expected}")]
+    WrongType {
+        field: &'static str,
+        expected: &'static str,
+    },
     #[error("payload has no usable {0}")]
     MissingField(&'static str),
+    #[error("a break_glass click carries exactly one action, this one carries {0}")]
+    ActionCount(usize),
+    #[error("break_glass must be a button, not a {0:?}")]
+    NotAButton(String),
+    #[error("response_url is not a Slack response URL under {RESPONSE_URL_PREFIX}")]
+    ForeignResponseUrl,
+    #[error("{field} is not a Slack message timestamp: {value:?}")]
+    BadTimestamp { field: &'static str, value: String },
     #[error("no 12-digit account id between underscores in {field} {value:?}")]
     NoAccountId { field: &'static str, value: String },
     #[error("more than one 12-digit account id in {field} {value:?}")]
     AmbiguousAccountId { field: &'static str, value: String },
+    #[error("the button value names account {value} but its block_id names {block}")]
+    AccountMismatch { value: AccountId, block: AccountId },
     #[error("button value is not valid JSON: {0}")]
     BadButtonValue(String),
     #[error(transparent)]
@@ -74,157 +121,359 @@ impl ErrorType for PayloadError {
 
 /// Parses a `application/x-www-form-urlencoded` interactivity body.
 pub fn parse_interaction(body: &[u8]) -> Result<Interaction, PayloadError> {
-    let payload = form_urlencoded::parse(body)
-        .find(|(k, _)| k == "payload")
-        .map(|(_, v)| v.into_owned())
-        .ok_or(PayloadError::NoPayloadField)?;
-    let value: Value = serde_json::from_str(&payload).map_err(|e| PayloadError::NotJson(e.to_string()))?;
-    let kind = value
-        .get("type")
-        .and_then(Value::as_str)
-        .ok_or(PayloadError::MissingField("type"))?;
+    let payload = payload_field(body)?;
+    let value = strict_json(&payload).map_err(|e| PayloadError::NotJson(json_reason(&e)))?;
+    let Value::Object(p) = value else {
+        return Err(PayloadError::WrongType {
+            field: "payload",
+            expected: "an object",
+        });
+    };
+    let kind = string(&p, "type", "type")?.ok_or(PayloadError::MissingField("type"))?;
     match kind {
-        "interactive_message" => parse_legacy(value),
-        "block_actions" => parse_blocks(value),
+        "interactive_message" => parse_legacy(&p),
+        "block_actions" => parse_blocks(&p),
         other => Ok(Interaction::Ignored {
             reason: format!("payload type {:?} is not a button click", clip(other)),
         }),
     }
 }
 
-#[derive(Deserialize)]
-struct Team {
-    id: String,
+// ------------------------------------------------------------------ the form
+
+/// The value of the one field named `payload`, as sent. Names are compared
+/// before decoding: `pay%6Coad` decodes to `payload`, and a reader that
+/// decodes names would take a different field than one that does not.
+fn payload_field(body: &[u8]) -> Result<String, PayloadError> {
+    let mut payload = None;
+    for pair in body.split(|b| *b == b'&').filter(|p| !p.is_empty()) {
+        let (name, value) = match pair.iter().position(|b| *b == b'=') {
+            Some(i) => (&pair[..i], &pair[i + 1..]),
+            None => (pair, &pair[pair.len()..]),
+        };
+        if name == b"payload" {
+            if payload.is_some() {
+                return Err(PayloadError::DuplicatePayloadField);
+            }
+            payload = Some(form_decode(value)?);
+        } else if form_decode(name)? == "payload" {
+            return Err(PayloadError::EncodedFieldName);
+        }
+    }
+    payload.ok_or(PayloadError::NoPayloadField)
 }
 
-#[derive(Deserialize)]
-struct Channel {
-    id: String,
+/// `application/x-www-form-urlencoded` decoding that refuses what Slack
+/// never sends (a broken `%` escape, bytes that are not UTF-8) instead of
+/// guessing.
+fn form_decode(raw: &[u8]) -> Result<String, PayloadError> {
+    let hex = |b: u8| (b as char).to_digit(16);
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while let Some(&b) = raw.get(i) {
+        match b {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let (Some(hi), Some(lo)) = (
+                    raw.get(i + 1).and_then(|&h| hex(h)),
+                    raw.get(i + 2).and_then(|&l| hex(l)),
+                ) else {
+                    return Err(PayloadError::BadFormEncoding);
+                };
+                // Two hex digits: always below 256.
+                out.push((hi * 16 + lo) as u8);
+                i += 2;
+            }
+            _ => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).map_err(|_| PayloadError::BadFormEncoding)
 }
 
-#[derive(Deserialize)]
-struct LegacyUser {
-    id: String,
-    #[serde(default)]
-    name: Option<String>,
+// ------------------------------------------------------------------ the JSON
+
+/// JSON as serde_json reads it, except that no object may name a key twice:
+/// serde_json keeps the last, other readers the first, and a signed payload
+/// must mean one thing. (serde_json's own nesting limit still applies.)
+fn strict_json(text: &str) -> Result<Value, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let value = StrictValue.deserialize(&mut de)?;
+    de.end()?;
+    Ok(value)
 }
 
-#[derive(Deserialize)]
-struct LegacyAction {
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    value: Option<String>,
+struct StrictValue;
+
+impl<'de> DeserializeSeed<'de> for StrictValue {
+    type Value = Value;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
 }
 
-#[derive(Deserialize)]
-struct LegacyPayload {
-    callback_id: Option<String>,
-    #[serde(default)]
-    actions: Vec<LegacyAction>,
-    user: Option<LegacyUser>,
-    team: Option<Team>,
-    channel: Option<Channel>,
-    action_ts: Option<String>,
-    message_ts: Option<String>,
-    response_url: Option<String>,
-    #[serde(default)]
-    original_message: Option<MessageRef>,
+impl<'de> Visitor<'de> for StrictValue {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        StrictValue.deserialize(d)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(StrictValue)? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if object.contains_key(&key) {
+                return Err(de::Error::custom(format_args!("duplicate key {:?}", clip(&key))));
+            }
+            let value = map.next_value_seed(StrictValue)?;
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
+    }
 }
 
-#[derive(Deserialize)]
-struct MessageRef {
-    #[serde(default)]
-    ts: Option<String>,
-    #[serde(default)]
-    thread_ts: Option<String>,
+/// A serde_json error without the text it choked on beyond a few dozen
+/// characters: syntax errors by position, data errors clipped.
+fn json_reason(e: &serde_json::Error) -> String {
+    match e.classify() {
+        serde_json::error::Category::Data => clip(&e.to_string()),
+        category => format!("{category:?} error at line {} column {}", e.line(), e.column()),
+    }
 }
 
-fn decode<T: for<'de> Deserialize<'de>>(value: Value) -> Result<T, PayloadError> {
-    serde_json::from_value(value).map_err(|e| PayloadError::NotJson(e.to_string()))
+type Object = Map<String, Value>;
+
+/// `parent[key]` when it is an object; absent and `null` are both "not sent".
+fn object<'a>(
+    parent: &'a Object,
+    key: &str,
+    field: &'static str,
+) -> Result<Option<&'a Object>, PayloadError> {
+    match parent.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(o)) => Ok(Some(o)),
+        Some(_) => Err(PayloadError::WrongType {
+            field,
+            expected: "an object",
+        }),
+    }
 }
 
-fn required(value: Option<String>, field: &'static str) -> Result<String, PayloadError> {
+/// `parent[key]` when it is a string; absent and `null` are both "not sent".
+fn string<'a>(parent: &'a Object, key: &str, field: &'static str) -> Result<Option<&'a str>, PayloadError> {
+    match parent.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(PayloadError::WrongType {
+            field,
+            expected: "a string",
+        }),
+    }
+}
+
+/// An optional Slack id: absent, `null` and `""` all mean "not sent"; any
+/// other value must have the id's shape.
+fn id<T>(parent: &Object, key: &str, field: &'static str) -> Result<Option<T>, PayloadError>
+where
+    T: std::str::FromStr<Err = DomainError>,
+{
+    match string(parent, key, field)? {
+        None | Some("") => Ok(None),
+        Some(raw) => Ok(Some(raw.parse()?)),
+    }
+}
+
+fn required<'a>(value: Option<&'a str>, field: &'static str) -> Result<&'a str, PayloadError> {
     value
         .filter(|v| !v.is_empty())
         .ok_or(PayloadError::MissingField(field))
 }
 
-fn parse_legacy(value: Value) -> Result<Interaction, PayloadError> {
-    let p: LegacyPayload = decode(value)?;
-    let action = p.actions.first().ok_or(PayloadError::MissingField("actions"))?;
-    let name = action.name.as_deref().unwrap_or_default();
-    if name != BREAK_GLASS_ACTION {
-        return Ok(Interaction::Ignored {
-            reason: format!("action {:?} is not {BREAK_GLASS_ACTION}", clip(name)),
-        });
+/// Slack message timestamps: seconds, a dot, a sequence number.
+fn timestamp(value: &str, field: &'static str) -> Result<String, PayloadError> {
+    let digits = |s: &str, max: usize| (1..=max).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit());
+    match value.split_once('.') {
+        Some((secs, seq)) if digits(secs, 12) && digits(seq, 9) => Ok(value.to_string()),
+        _ => Err(PayloadError::BadTimestamp {
+            field,
+            value: clip(value),
+        }),
     }
-    let callback_id = required(p.callback_id, "callback_id")?;
-    let account_id = account_in("callback_id", &callback_id)?;
-    let arn: PermissionSetArn = required(action.value.clone(), "actions[0].value")?.parse()?;
-    let user = p.user.ok_or(PayloadError::MissingField("user"))?;
-    let thread_ts = p
-        .original_message
-        .and_then(|m| m.thread_ts.filter(|t| Some(t) != m.ts.as_ref()));
+}
+
+fn response_url(p: &Object) -> Result<String, PayloadError> {
+    let raw = required(string(p, "response_url", "response_url")?, "response_url")?;
+    // Slack's URLs are a plain path under its host; no query, fragment,
+    // user info or odd characters, so no URL parser can read another host.
+    let path_ok = |path: &str| {
+        !path.is_empty()
+            && path
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"/-_.~%".contains(&b))
+    };
+    match raw.strip_prefix(RESPONSE_URL_PREFIX) {
+        Some(path) if raw.len() <= 512 && path_ok(path) => Ok(raw.to_string()),
+        _ => Err(PayloadError::ForeignResponseUrl),
+    }
+}
+
+/// The clicked action, when it is ours: `Ok(Err(reason))` for any other
+/// button. Slack sends exactly one action per click, and ours is a button;
+/// anything else under our name is not a click we know how to read.
+fn break_glass_action<'a>(
+    p: &'a Object,
+    name_key: &str,
+    name_field: &'static str,
+) -> Result<Result<&'a Object, String>, PayloadError> {
+    let actions = match p.get("actions") {
+        Some(Value::Array(actions)) if !actions.is_empty() => actions,
+        Some(Value::Array(_)) | None | Some(Value::Null) => {
+            return Err(PayloadError::MissingField("actions"));
+        }
+        Some(_) => {
+            return Err(PayloadError::WrongType {
+                field: "actions",
+                expected: "an array",
+            });
+        }
+    };
+    let mut objects = Vec::with_capacity(actions.len());
+    for action in actions {
+        match action {
+            Value::Object(o) => objects.push(o),
+            _ => {
+                return Err(PayloadError::WrongType {
+                    field: "actions[]",
+                    expected: "an object",
+                });
+            }
+        }
+    }
+    let ours = objects
+        .iter()
+        .map(|a| string(a, name_key, name_field))
+        .collect::<Result<Vec<_>, _>>()?;
+    if !ours.contains(&Some(BREAK_GLASS_ACTION)) {
+        let name = ours.first().copied().flatten().unwrap_or_default();
+        return Ok(Err(format!(
+            "action {:?} is not {BREAK_GLASS_ACTION}",
+            clip(name)
+        )));
+    }
+    let [action] = objects.as_slice() else {
+        return Err(PayloadError::ActionCount(objects.len()));
+    };
+    match string(action, "type", "actions[0].type")? {
+        Some("button") => Ok(Ok(action)),
+        other => Err(PayloadError::NotAButton(clip(other.unwrap_or_default()))),
+    }
+}
+
+/// Every workspace id the payload carries, and the one the request is
+/// recorded under (`team.id`, else `user.team_id`).
+fn workspace(p: &Object, user: &Object) -> Result<(SlackTeamId, WorkspaceIds), PayloadError> {
+    let team = object(p, "team", "team")?;
+    let team_id: Option<SlackTeamId> = team.map(|t| id(t, "id", "team.id")).transpose()?.flatten();
+    let user_team: Option<SlackTeamId> = id(user, "team_id", "user.team_id")?;
+    let mut enterprises = Vec::new();
+    if let Some(enterprise) = object(p, "enterprise", "enterprise")? {
+        enterprises.extend(id(enterprise, "id", "enterprise.id")?);
+    }
+    if let Some(team) = team {
+        enterprises.extend(id(team, "enterprise_id", "team.enterprise_id")?);
+    }
+    enterprises.extend(id(user, "enterprise_id", "user.enterprise_id")?);
+    enterprises.sort_unstable();
+    enterprises.dedup();
+    let recorded = team_id
+        .clone()
+        .or_else(|| user_team.clone())
+        .ok_or(PayloadError::MissingField("team.id"))?;
+    let mut teams: Vec<SlackTeamId> = team_id.into_iter().chain(user_team).collect();
+    teams.sort_unstable();
+    teams.dedup();
+    Ok((recorded, WorkspaceIds { teams, enterprises }))
+}
+
+fn parse_legacy(p: &Object) -> Result<Interaction, PayloadError> {
+    let action = match break_glass_action(p, "name", "actions[0].name")? {
+        Ok(action) => action,
+        Err(reason) => return Ok(Interaction::Ignored { reason }),
+    };
+    let callback_id = required(string(p, "callback_id", "callback_id")?, "callback_id")?;
+    let account_id = account_in("callback_id", callback_id)?;
+    let arn: PermissionSetArn =
+        required(string(action, "value", "actions[0].value")?, "actions[0].value")?.parse()?;
+    let user = object(p, "user", "user")?.ok_or(PayloadError::MissingField("user"))?;
+    let (team_id, workspace) = workspace(p, user)?;
+    let channel = object(p, "channel", "channel")?;
+    let channel_id = channel.map(|c| id(c, "id", "channel.id")).transpose()?.flatten();
+    let message_ts = timestamp(
+        required(string(p, "message_ts", "message_ts")?, "message_ts")?,
+        "message_ts",
+    )?;
+    let thread_ts = match object(p, "original_message", "original_message")? {
+        Some(original) => {
+            let ts = string(original, "ts", "original_message.ts")?;
+            match string(original, "thread_ts", "original_message.thread_ts")? {
+                Some(thread) if Some(thread) != ts => Some(timestamp(thread, "original_message.thread_ts")?),
+                _ => None,
+            }
+        }
+        None => None,
+    };
     Ok(Interaction::BreakGlass(Box::new(BreakGlassClick {
-        team_id: required(p.team.map(|t| t.id), "team.id")?,
-        user_id: user.id.parse()?,
-        user_name: user.name.unwrap_or_default(),
-        channel_id: required(p.channel.map(|c| c.id), "channel.id")?,
-        message_ts: required(p.message_ts, "message_ts")?,
+        team_id,
+        workspace,
+        api_app_id: id(p, "api_app_id", "api_app_id")?,
+        user_id: required(string(user, "id", "user.id")?, "user.id")?.parse()?,
+        user_name: string(user, "name", "user.name")?.unwrap_or_default().to_string(),
+        channel_id: channel_id.ok_or(PayloadError::MissingField("channel.id"))?,
+        message_ts,
         thread_ts,
-        action_ts: required(p.action_ts, "action_ts")?,
-        response_url: required(p.response_url, "response_url")?,
+        action_ts: timestamp(
+            required(string(p, "action_ts", "action_ts")?, "action_ts")?,
+            "action_ts",
+        )?,
+        response_url: response_url(p)?,
         account_id,
         permission_set_arn: arn,
         duration: None,
         shape: PayloadShape::InteractiveMessage,
     })))
-}
-
-#[derive(Deserialize)]
-struct BlockUser {
-    id: String,
-    #[serde(default)]
-    username: Option<String>,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    team_id: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct BlockAction {
-    #[serde(default)]
-    action_id: Option<String>,
-    #[serde(default)]
-    block_id: Option<String>,
-    #[serde(default)]
-    value: Option<String>,
-    #[serde(default)]
-    action_ts: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Container {
-    #[serde(default)]
-    message_ts: Option<String>,
-    #[serde(default)]
-    channel_id: Option<String>,
-    #[serde(default)]
-    thread_ts: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct BlockPayload {
-    #[serde(default)]
-    actions: Vec<BlockAction>,
-    user: Option<BlockUser>,
-    team: Option<Team>,
-    channel: Option<Channel>,
-    container: Option<Container>,
-    message: Option<MessageRef>,
-    response_url: Option<String>,
 }
 
 /// A button value carrying everything: `{"account_id", "permission_set_arn", "duration_minutes"}`.
@@ -237,51 +486,108 @@ struct ButtonValue {
     duration_minutes: Option<u64>,
 }
 
-fn parse_blocks(value: Value) -> Result<Interaction, PayloadError> {
-    let p: BlockPayload = decode(value)?;
-    let action = p.actions.first().ok_or(PayloadError::MissingField("actions"))?;
-    let action_id = action.action_id.as_deref().unwrap_or_default();
-    if action_id != BREAK_GLASS_ACTION {
-        return Ok(Interaction::Ignored {
-            reason: format!("action {:?} is not {BREAK_GLASS_ACTION}", clip(action_id)),
-        });
-    }
-    let raw_value = required(action.value.clone(), "actions[0].value")?;
-    let (account_id, arn, duration) = if raw_value.trim_start().starts_with('{') {
-        let v: ButtonValue =
-            serde_json::from_str(&raw_value).map_err(|e| PayloadError::BadButtonValue(e.to_string()))?;
-        let duration = v.duration_minutes.map(AccessDuration::from_minutes).transpose()?;
-        (v.account_id.parse()?, v.permission_set_arn.parse()?, duration)
-    } else {
-        let block_id = required(action.block_id.clone(), "actions[0].block_id")?;
-        (account_in("block_id", &block_id)?, raw_value.parse()?, None)
+fn button_value(raw: &str) -> Result<ButtonValue, PayloadError> {
+    let value = strict_json(raw).map_err(|e| PayloadError::BadButtonValue(json_reason(&e)))?;
+    serde_json::from_value(value).map_err(|e| PayloadError::BadButtonValue(json_reason(&e)))
+}
+
+fn parse_blocks(p: &Object) -> Result<Interaction, PayloadError> {
+    let action = match break_glass_action(p, "action_id", "actions[0].action_id")? {
+        Ok(action) => action,
+        Err(reason) => return Ok(Interaction::Ignored { reason }),
     };
-    let user = p.user.ok_or(PayloadError::MissingField("user"))?;
-    let container = p.container;
-    let message = p.message;
-    let message_ts = container
-        .as_ref()
-        .and_then(|c| c.message_ts.clone())
-        .or_else(|| message.as_ref().and_then(|m| m.ts.clone()));
-    let thread_ts = container
-        .as_ref()
-        .and_then(|c| c.thread_ts.clone())
-        .or_else(|| message.as_ref().and_then(|m| m.thread_ts.clone()))
-        .filter(|t| Some(t) != message_ts.as_ref());
-    let channel_id = p
-        .channel
-        .map(|c| c.id)
-        .or_else(|| container.and_then(|c| c.channel_id));
-    let team_id = p.team.map(|t| t.id).or(user.team_id);
+    let raw_value = required(string(action, "value", "actions[0].value")?, "actions[0].value")?;
+    let block_id = string(action, "block_id", "actions[0].block_id")?.filter(|b| !b.is_empty());
+    let (account_id, arn, duration) = if raw_value.trim_start().starts_with('{') {
+        let v = button_value(raw_value)?;
+        let duration = v.duration_minutes.map(AccessDuration::from_minutes).transpose()?;
+        let account: AccountId = v.account_id.parse()?;
+        // When the block_id names an account too, it must be the same one:
+        // two places saying different things is a message built wrong (or
+        // forged), and picking either would be a guess.
+        if let Some(block_id) = block_id {
+            match account_in("block_id", block_id) {
+                Ok(block) if block != account => {
+                    return Err(PayloadError::AccountMismatch {
+                        value: account,
+                        block,
+                    });
+                }
+                Err(ambiguous @ PayloadError::AmbiguousAccountId { .. }) => return Err(ambiguous),
+                _ => {}
+            }
+        }
+        (account, v.permission_set_arn.parse()?, duration)
+    } else {
+        let block_id = required(block_id, "actions[0].block_id")?;
+        (account_in("block_id", block_id)?, raw_value.parse()?, None)
+    };
+    let user = object(p, "user", "user")?.ok_or(PayloadError::MissingField("user"))?;
+    let (team_id, workspace) = workspace(p, user)?;
+    let container = object(p, "container", "container")?;
+    let message = object(p, "message", "message")?;
+    let message_ts = match container
+        .map(|c| string(c, "message_ts", "container.message_ts"))
+        .transpose()?
+        .flatten()
+    {
+        Some(ts) => Some(ts),
+        None => message
+            .map(|m| string(m, "ts", "message.ts"))
+            .transpose()?
+            .flatten(),
+    };
+    let message_ts = timestamp(
+        required(message_ts, "container.message_ts")?,
+        "container.message_ts",
+    )?;
+    let thread_ts = match container
+        .map(|c| string(c, "thread_ts", "container.thread_ts"))
+        .transpose()?
+        .flatten()
+    {
+        Some(ts) => Some(ts),
+        None => message
+            .map(|m| string(m, "thread_ts", "message.thread_ts"))
+            .transpose()?
+            .flatten(),
+    };
+    let thread_ts = thread_ts
+        .filter(|t| *t != message_ts)
+        .map(|t| timestamp(t, "container.thread_ts"))
+        .transpose()?;
+    let channel_id = match object(p, "channel", "channel")? {
+        Some(channel) => id(channel, "id", "channel.id")?,
+        None => None,
+    };
+    let channel_id = match channel_id {
+        Some(channel) => Some(channel),
+        None => container
+            .map(|c| id(c, "channel_id", "container.channel_id"))
+            .transpose()?
+            .flatten(),
+    };
+    let user_name = match string(user, "username", "user.username")? {
+        Some(name) => name,
+        None => string(user, "name", "user.name")?.unwrap_or_default(),
+    };
     Ok(Interaction::BreakGlass(Box::new(BreakGlassClick {
-        team_id: required(team_id, "team.id")?,
-        user_id: user.id.parse()?,
-        user_name: user.username.or(user.name).unwrap_or_default(),
-        channel_id: required(channel_id, "channel.id")?,
-        message_ts: required(message_ts, "container.message_ts")?,
+        team_id,
+        workspace,
+        api_app_id: id(p, "api_app_id", "api_app_id")?,
+        user_id: required(string(user, "id", "user.id")?, "user.id")?.parse()?,
+        user_name: user_name.to_string(),
+        channel_id: channel_id.ok_or(PayloadError::MissingField("channel.id"))?,
+        message_ts,
         thread_ts,
-        action_ts: required(action.action_ts.clone(), "actions[0].action_ts")?,
-        response_url: required(p.response_url, "response_url")?,
+        action_ts: timestamp(
+            required(
+                string(action, "action_ts", "actions[0].action_ts")?,
+                "actions[0].action_ts",
+            )?,
+            "actions[0].action_ts",
+        )?,
+        response_url: response_url(p)?,
         account_id,
         permission_set_arn: arn,
         duration,
@@ -361,10 +667,13 @@ mod tests {
         );
         assert_eq!(click.user_id.as_str(), "U0001");
         assert_eq!(click.user_name, "alice");
-        assert_eq!(click.channel_id, "C12345");
+        assert_eq!(click.channel_id.as_str(), "C12345");
         assert_eq!(click.message_ts, "1700000000.000100");
         assert_eq!(click.thread_ts, None);
-        assert_eq!(click.team_id, "T0001");
+        assert_eq!(click.team_id.as_str(), "T0001");
+        assert_eq!(click.workspace.teams, vec!["T0001".parse().unwrap()]);
+        assert!(click.workspace.enterprises.is_empty());
+        assert_eq!(click.api_app_id, None);
         assert_eq!(click.duration, None);
     }
 
@@ -448,8 +757,8 @@ mod tests {
             (b"payload".to_vec(), "not valid JSON"),
             (b"text=hello".to_vec(), "payload field"),
             (b"payload=%7Bnot+json".to_vec(), "not valid JSON"),
-            (b"payload=%5B1%2C2%5D".to_vec(), "no usable type"),
-            (form(&json!({"type": 7})), "no usable type"),
+            (b"payload=%5B1%2C2%5D".to_vec(), "payload is not an object"),
+            (form(&json!({"type": 7})), "type is not a string"),
             (form(&json!({"type": "interactive_message", "actions": []})), "actions"),
             (form(&seed_click("break_glass", "not-an-arn")), "permission set ARN"),
             (form(&seed_click("break_glass", "")), "actions[0].value"),
@@ -511,5 +820,301 @@ mod tests {
             parse_interaction(&body),
             Ok(Interaction::Ignored { .. })
         ));
+    }
+
+    fn err(body: &[u8]) -> String {
+        parse_interaction(body).expect_err("refused").to_string()
+    }
+
+    fn seed_form() -> Vec<u8> {
+        form(&seed_click(
+            "break_glass",
+            "arn:aws:sso:::permissionSet/ssoins-12345/ps-12345",
+        ))
+    }
+
+    #[test]
+    fn exactly_one_payload_field_under_its_plain_name() {
+        let body = seed_form();
+        let mut twice = body.clone();
+        twice.extend_from_slice(b"&");
+        twice.extend_from_slice(&body);
+        assert_eq!(err(&twice), "body has more than one payload field");
+
+        // An earlier, percent-encoded "payload" must not be read as the payload
+        // by us and skipped by someone else (or the other way round).
+        for name in ["pay%6Coad", "%70ayload", "payloa%64", "PAY%4cOAD"] {
+            let mut sneaky = format!("{name}=%7B%7D&").into_bytes();
+            sneaky.extend_from_slice(&body);
+            if name == "PAY%4cOAD" {
+                // Another field altogether ("PAYLOAD" is not "payload"): ignored.
+                assert!(parse_interaction(&sneaky).is_ok(), "{name}");
+            } else {
+                assert_eq!(
+                    err(&sneaky),
+                    "body spells a field name payload in percent-encoding",
+                    "{name}"
+                );
+            }
+        }
+
+        let mut other_fields = b"token=x&".to_vec();
+        other_fields.extend_from_slice(&body);
+        other_fields.extend_from_slice(b"&&trigger_id=1");
+        assert!(parse_interaction(&other_fields).is_ok());
+
+        for broken in [
+            &b"payload=%7"[..],
+            b"payload=%zz",
+            b"payload=%FF",
+            b"x%=1&payload=%7B%7D",
+        ] {
+            assert_eq!(err(broken), "body is not valid form encoding", "{broken:?}");
+        }
+    }
+
+    #[test]
+    fn duplicate_json_keys_are_refused_at_any_depth() {
+        let seed = seed_click("break_glass", "arn:aws:sso:::permissionSet/ssoins-12345/ps-12345").to_string();
+        for (from, to) in [
+            (
+                r#""type":"interactive_message""#,
+                r#""type":"interactive_message","type":"interactive_message""#,
+            ),
+            (r#""id":"U0001""#, r#""id":"U0001","id":"U0666""#),
+            (
+                r#""callback_id":"deployment_123456789012_abc""#,
+                r#""callback_id":"deployment_123456789012_abc","callback_id":"deployment_999999999999_abc""#,
+            ),
+        ] {
+            assert!(seed.contains(from), "{from}");
+            let json = seed.replacen(from, to, 1);
+            let body = form_urlencoded::Serializer::new(String::new())
+                .append_pair("payload", &json)
+                .finish();
+            let e = err(body.as_bytes());
+            assert!(e.contains("duplicate key"), "{e}");
+        }
+        let value = r#"{"account_id":"123456789012","account_id":"999999999999","permission_set_arn":"arn:aws:sso:::permissionSet/ssoins-12345/ps-12345"}"#;
+        let e = err(&form(&block_click("b", value, "break_glass")));
+        assert!(
+            e.starts_with("button value is not valid JSON: duplicate key"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn objects_must_be_objects() {
+        let arn = "arn:aws:sso:::permissionSet/ssoins-12345/ps-12345";
+        for (field, value, expected) in [
+            (
+                "user",
+                json!(["U0001", "alice"]),
+                "payload's user is not an object",
+            ),
+            ("team", json!(["T0001"]), "payload's team is not an object"),
+            ("channel", json!("C12345"), "payload's channel is not an object"),
+            (
+                "enterprise",
+                json!(["E0001"]),
+                "payload's enterprise is not an object",
+            ),
+            (
+                "original_message",
+                json!([]),
+                "payload's original_message is not an object",
+            ),
+            (
+                "actions",
+                json!({"name": "break_glass"}),
+                "payload's actions is not an array",
+            ),
+            (
+                "actions",
+                json!([["break_glass"]]),
+                "payload's actions[] is not an object",
+            ),
+            (
+                "message_ts",
+                json!(1700000000.0001),
+                "payload's message_ts is not a string",
+            ),
+            (
+                "callback_id",
+                json!(["deployment_123456789012_abc"]),
+                "payload's callback_id is not a string",
+            ),
+        ] {
+            let mut click = seed_click("break_glass", arn);
+            click[field] = value;
+            assert_eq!(err(&form(&click)), expected, "{field}");
+        }
+        let mut click = block_click("incident_123456789012_x", arn, "break_glass");
+        click["container"] = json!([]);
+        assert_eq!(err(&form(&click)), "payload's container is not an object");
+        // `null` is how Slack says "none" (`"enterprise": null` outside Grid).
+        let mut click = seed_click("break_glass", arn);
+        click["enterprise"] = Value::Null;
+        assert!(parse_interaction(&form(&click)).is_ok());
+    }
+
+    #[test]
+    fn break_glass_is_one_button() {
+        let arn = "arn:aws:sso:::permissionSet/ssoins-12345/ps-12345";
+        let mut select = block_click("incident_123456789012_x", arn, "break_glass");
+        select["actions"][0]["type"] = json!("static_select");
+        assert_eq!(
+            err(&form(&select)),
+            "break_glass must be a button, not a \"static_select\""
+        );
+        let mut untyped = seed_click("break_glass", arn);
+        untyped["actions"][0].as_object_mut().unwrap().remove("type");
+        assert_eq!(err(&form(&untyped)), "break_glass must be a button, not a \"\"");
+        let mut two = seed_click("break_glass", arn);
+        two["actions"] = json!([
+            {"name": "retry", "type": "button", "value": "retry"},
+            {"name": "break_glass", "type": "button", "value": arn}
+        ]);
+        assert_eq!(
+            err(&form(&two)),
+            "a break_glass click carries exactly one action, this one carries 2"
+        );
+    }
+
+    #[test]
+    fn response_urls_are_slacks_or_nothing() {
+        let arn = "arn:aws:sso:::permissionSet/ssoins-12345/ps-12345";
+        for url in [
+            "http://hooks.slack.com/actions/T0001/1/abc",
+            "https://hooks.slack.com.evil.example/actions/T0001/1/abc",
+            "https://evil.example/actions/T0001/1/abc",
+            "https://hooks.slack.com@evil.example/x",
+            "https://hooks.slack.com/",
+            "https://hooks.slack.com/actions?next=https://evil.example",
+            "https://hooks.slack.com/actions/T0001/1/abc#x",
+            "https://hooks.slack.com/\\\\evil.example/x",
+            "https://hooks.slack.com/ actions",
+            "HTTPS://HOOKS.SLACK.COM/actions/T0001/1/abc",
+        ] {
+            let mut click = seed_click("break_glass", arn);
+            click["response_url"] = json!(url);
+            let e = err(&form(&click));
+            assert_eq!(
+                e,
+                "response_url is not a Slack response URL under https://hooks.slack.com/"
+            );
+            assert!(!e.contains("evil"), "the URL is not echoed: {e}");
+        }
+        let mut long = seed_click("break_glass", arn);
+        long["response_url"] = json!(format!("https://hooks.slack.com/{}", "a".repeat(600)));
+        assert!(parse_interaction(&form(&long)).is_err());
+    }
+
+    #[test]
+    fn a_json_value_and_its_block_id_agree_on_the_account() {
+        let value = |account: &str| {
+            json!({"account_id": account, "permission_set_arn": "arn:aws:sso:::permissionSet/ssoins-12345/ps-12345"})
+                .to_string()
+        };
+        assert_eq!(
+            err(&form(&block_click(
+                "incident_999999999999_db",
+                &value("123456789012"),
+                "break_glass"
+            ))),
+            "the button value names account 123456789012 but its block_id names 999999999999"
+        );
+        assert!(
+            err(&form(&block_click(
+                "x_123456789012_210987654321",
+                &value("123456789012"),
+                "break_glass"
+            )))
+            .contains("more than one")
+        );
+        for agreeing in ["incident_123456789012_db", "no-account-here", ""] {
+            let Interaction::BreakGlass(click) = parse_interaction(&form(&block_click(
+                agreeing,
+                &value("123456789012"),
+                "break_glass",
+            )))
+            .unwrap() else {
+                panic!("{agreeing}")
+            };
+            assert_eq!(click.account_id.as_str(), "123456789012");
+        }
+    }
+
+    #[test]
+    fn ids_must_have_slacks_shapes() {
+        let arn = "arn:aws:sso:::permissionSet/ssoins-12345/ps-12345";
+        for (path, value, expected) in [
+            (&["user", "id"][..], "T0001", "Slack user id"),
+            (&["user", "id"], "u0001", "Slack user id"),
+            (&["team", "id"], "U0001", "Slack team id"),
+            (&["team", "id"], "T 1", "Slack team id"),
+            (&["channel", "id"], "U12345", "Slack channel id"),
+            (&["user", "team_id"], "E0001", "Slack team id"),
+            (&["team", "enterprise_id"], "T0001", "Slack enterprise id"),
+            (&["api_app_id"], "B0001", "Slack app id"),
+            (&["message_ts"], "yesterday", "not a Slack message timestamp"),
+            (&["action_ts"], "1.", "not a Slack message timestamp"),
+        ] {
+            let mut click = seed_click("break_glass", arn);
+            let target = path.iter().fold(&mut click, |v, k| &mut v[*k]);
+            *target = json!(value);
+            let e = err(&form(&click));
+            assert!(e.contains(expected), "{path:?}={value}: {e}");
+        }
+        for ok in ["C12345", "G0PRIVATE", "D0DIRECT"] {
+            let mut click = seed_click("break_glass", arn);
+            click["channel"]["id"] = json!(ok);
+            assert!(parse_interaction(&form(&click)).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn every_workspace_id_the_payload_carries_is_collected() {
+        let arn = "arn:aws:sso:::permissionSet/ssoins-12345/ps-12345";
+        let mut click = block_click("incident_123456789012_x", arn, "break_glass");
+        click["user"]["team_id"] = json!("T0PARTNER");
+        click["team"]["enterprise_id"] = json!("E0ORG");
+        click["enterprise"] = json!({"id": "E0OTHER", "name": "Other"});
+        let Interaction::BreakGlass(c) = parse_interaction(&form(&click)).unwrap() else {
+            panic!()
+        };
+        assert_eq!(c.team_id.as_str(), "T0001", "recorded under team.id");
+        let teams: Vec<&str> = c.workspace.teams.iter().map(|t| t.as_str()).collect();
+        assert_eq!(teams, ["T0001", "T0PARTNER"]);
+        let orgs: Vec<&str> = c.workspace.enterprises.iter().map(|e| e.as_str()).collect();
+        assert_eq!(orgs, ["E0ORG", "E0OTHER"]);
+        assert_eq!(
+            c.api_app_id.map(|a| a.as_str().to_string()).as_deref(),
+            Some("A1")
+        );
+
+        // No team anywhere: nothing to check it against.
+        let mut click = block_click("incident_123456789012_x", arn, "break_glass");
+        click.as_object_mut().unwrap().remove("team");
+        click["user"].as_object_mut().unwrap().remove("team_id");
+        assert_eq!(err(&form(&click)), "payload has no usable team.id");
+    }
+
+    #[test]
+    fn refusals_echo_at_most_a_few_dozen_characters() {
+        let long = "X".repeat(5000);
+        let mut click = seed_click("break_glass", "arn:aws:sso:::permissionSet/ssoins-12345/ps-12345");
+        click["callback_id"] = json!(long);
+        assert!(err(&form(&click)).len() < 120);
+        let body = form_urlencoded::Serializer::new(String::new())
+            .append_pair("payload", &format!("{{\"{long}\": 1, \"{long}\": 2}}"))
+            .finish();
+        assert!(err(body.as_bytes()).len() < 120);
+        let body = form(&block_click(
+            "b",
+            &format!("{{\"account_id\": \"{long}\"}}"),
+            "break_glass",
+        ));
+        assert!(err(&body).len() < 120, "{}", err(&body));
     }
 }
