@@ -1,8 +1,11 @@
 //! [`AuditTrail`] on CloudTrail `LookupEvents`, in the target account
-//! (through an assumed audit role when configured) and any region.
+//! (through an assumed audit role when configured) and any region; and the
+//! audit role itself, which the Logs Insights source (`audit_logs`) assumes
+//! too when the trail's log group is in another account.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use aws_config::SdkConfig;
@@ -17,11 +20,72 @@ use crate::error::classify;
 
 const SERVICE: &str = "cloudtrail";
 
+/// Assumed credentials are renewed this long before they expire: a report
+/// reads for up to 12 minutes, and a warm Lambda keeps its clients.
+const RENEW_BEFORE: Duration = Duration::from_secs(300);
+
+fn partition(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}
+
+/// Credentials for `role` in `account`, assumed with the function's own,
+/// and when they expire.
+pub(crate) async fn assume_audit_role(
+    sdk: &SdkConfig,
+    account: &str,
+    region: &str,
+    role: &str,
+) -> Result<(Credentials, Option<SystemTime>), PortError> {
+    let role_arn = format!("arn:{}:iam::{account}:role/{role}", partition(region));
+    let assumed = aws_sdk_sts::Client::new(sdk)
+        .assume_role()
+        .role_arn(&role_arn)
+        .role_session_name("break-glass-report")
+        .duration_seconds(3600)
+        .send()
+        .await
+        .map_err(|e| classify("sts", "AssumeRole", e))?;
+    let creds = assumed.credentials.ok_or_else(|| {
+        PortError::new(
+            PortErrorKind::Other,
+            "sts",
+            "AssumeRole",
+            "no credentials in answer",
+        )
+    })?;
+    let expires = SystemTime::try_from(creds.expiration).ok();
+    Ok((
+        Credentials::new(
+            creds.access_key_id,
+            creds.secret_access_key,
+            Some(creds.session_token),
+            expires,
+            "break-glass-audit-role",
+        ),
+        expires,
+    ))
+}
+
+/// Whether a client made with credentials expiring at `expires` is still
+/// good to use.
+pub(crate) fn fresh(expires: Option<SystemTime>) -> bool {
+    expires.is_none_or(|at| SystemTime::now() + RENEW_BEFORE < at)
+}
+
+/// A client per (account, region), with when its credentials expire.
+type Clients = HashMap<(String, String), (Client, Option<SystemTime>)>;
+
 #[derive(Debug)]
 pub struct CloudTrailLookup {
     sdk: SdkConfig,
     audit_role_name: Option<String>,
-    clients: Mutex<HashMap<(String, String), Client>>,
+    clients: Mutex<Clients>,
 }
 
 impl CloudTrailLookup {
@@ -37,49 +101,24 @@ impl CloudTrailLookup {
 
     async fn client(&self, account: &str, region: &str) -> Result<Client, PortError> {
         let key = (account.to_string(), region.to_string());
-        if let Some(client) = self.clients.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        if let Some((client, expires)) = self.clients.lock().unwrap_or_else(|e| e.into_inner()).get(&key)
+            && fresh(*expires)
+        {
             return Ok(client.clone());
         }
         let mut config =
             aws_sdk_cloudtrail::config::Builder::from(&self.sdk).region(Region::new(region.to_string()));
+        let mut expires = None;
         if let Some(role) = &self.audit_role_name {
-            let partition = if region.starts_with("cn-") {
-                "aws-cn"
-            } else if region.starts_with("us-gov-") {
-                "aws-us-gov"
-            } else {
-                "aws"
-            };
-            let role_arn = format!("arn:{partition}:iam::{account}:role/{role}");
-            let assumed = aws_sdk_sts::Client::new(&self.sdk)
-                .assume_role()
-                .role_arn(&role_arn)
-                .role_session_name("break-glass-report")
-                .duration_seconds(900)
-                .send()
-                .await
-                .map_err(|e| classify("sts", "AssumeRole", e))?;
-            let creds = assumed.credentials.ok_or_else(|| {
-                PortError::new(
-                    PortErrorKind::Other,
-                    "sts",
-                    "AssumeRole",
-                    "no credentials in answer",
-                )
-            })?;
-            config = config.credentials_provider(Credentials::new(
-                creds.access_key_id,
-                creds.secret_access_key,
-                Some(creds.session_token),
-                None,
-                "break-glass-audit-role",
-            ));
+            let (creds, until) = assume_audit_role(&self.sdk, account, region, role).await?;
+            config = config.credentials_provider(creds);
+            expires = until;
         }
         let client = Client::from_conf(config.build());
         self.clients
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(key, client.clone());
+            .insert(key, (client.clone(), expires));
         Ok(client)
     }
 }

@@ -31,8 +31,10 @@ pub(crate) fn kind_of(code: Option<&str>, status: Option<u16>) -> PortErrorKind 
         | "Throttling"
         | "TooManyRequestsException"
         | "RequestLimitExceeded"
+        | "ProvisionedThroughputExceededException"
         | "LimitExceededException" => PortErrorKind::Throttled,
-        "ConflictException" => PortErrorKind::Conflict,
+        // DynamoDB: a transaction in flight on the same item.
+        "ConflictException" | "TransactionConflictException" => PortErrorKind::Conflict,
         "ResourceNotFoundException"
         | "ExecutionDoesNotExist"
         | "StateMachineDoesNotExist"
@@ -51,6 +53,7 @@ pub(crate) fn kind_of(code: Option<&str>, status: Option<u16>) -> PortErrorKind 
         | "InvalidExecutionInput"
         | "BadRequestException" => PortErrorKind::Invalid,
         "InternalServerException"
+        | "InternalServerError"
         | "InternalFailure"
         | "ServiceUnavailable"
         | "ServiceUnavailableException" => PortErrorKind::Transient,
@@ -77,6 +80,22 @@ mod tests {
             PortErrorKind::Conflict
         );
         assert_eq!(kind_of(Some("Weird"), Some(503)), PortErrorKind::Transient);
+        // DynamoDB's names for the same things.
+        for code in [
+            "ProvisionedThroughputExceededException",
+            "ThrottlingException",
+            "RequestLimitExceeded",
+        ] {
+            assert_eq!(kind_of(Some(code), Some(400)), PortErrorKind::Throttled, "{code}");
+        }
+        assert_eq!(
+            kind_of(Some("TransactionConflictException"), Some(400)),
+            PortErrorKind::Conflict
+        );
+        assert_eq!(
+            kind_of(Some("InternalServerError"), Some(500)),
+            PortErrorKind::Transient
+        );
         assert_eq!(kind_of(None, Some(429)), PortErrorKind::Throttled);
         assert_eq!(kind_of(Some("Weird"), Some(400)), PortErrorKind::Other);
     }

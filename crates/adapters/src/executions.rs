@@ -3,10 +3,7 @@
 use async_trait::async_trait;
 use aws_sdk_sfn::Client;
 use aws_sdk_sfn::types::ExecutionStatus as SfnStatus;
-use break_glass_core::contract::{Execution, Grant};
-use break_glass_core::ports::{
-    ExecutionStatus, Executions, PortError, PortErrorKind, RunningExecution, StartOutcome,
-};
+use break_glass_core::ports::{ExecutionStatus, Executions, PortError, PortErrorKind, StartOutcome};
 
 use crate::error::classify;
 
@@ -37,42 +34,6 @@ impl StepFunctions {
             self.state_machine_arn
                 .replacen(":stateMachine:", ":execution:", 1)
         )
-    }
-}
-
-impl StepFunctions {
-    /// The grant section an execution's grant step produced, newest first
-    /// through its history; `None` while it has not produced one.
-    async fn granted(&self, execution_arn: &str) -> Result<Option<Grant>, PortError> {
-        let mut pages = self
-            .client
-            .get_execution_history()
-            .execution_arn(execution_arn)
-            .reverse_order(true)
-            .include_execution_data(true)
-            .into_paginator()
-            .items()
-            .send();
-        while let Some(event) = pages.next().await {
-            let event = event.map_err(|e| classify(SERVICE, "GetExecutionHistory", e))?;
-            let output = event
-                .task_succeeded_event_details
-                .and_then(|d| d.output)
-                .or_else(|| event.state_exited_event_details.and_then(|d| d.output))
-                .or_else(|| {
-                    event
-                        .lambda_function_succeeded_event_details
-                        .and_then(|d| d.output)
-                });
-            let grant = output
-                .and_then(|o| serde_json::from_str(&o).ok())
-                .and_then(|v| Execution::from_value(v).ok())
-                .and_then(|e| e.grant);
-            if grant.is_some() {
-                return Ok(grant);
-            }
-        }
-        Ok(None)
     }
 }
 
@@ -124,41 +85,24 @@ impl Executions for StepFunctions {
             }
         }
     }
+}
 
-    async fn running(&self) -> Result<Vec<RunningExecution>, PortError> {
-        let mut pages = self
-            .client
-            .list_executions()
-            .state_machine_arn(&self.state_machine_arn)
-            .status_filter(SfnStatus::Running)
-            .into_paginator()
-            .items()
-            .send();
-        let mut running = Vec::new();
-        while let Some(item) = pages.next().await {
-            let item = item.map_err(|e| classify(SERVICE, "ListExecutions", e))?;
-            let described = self
-                .client
-                .describe_execution()
-                .execution_arn(&item.execution_arn)
-                .send()
-                .await;
-            match described {
-                Ok(out) if out.status == SfnStatus::Running => running.push(RunningExecution {
-                    grant: self.granted(&item.execution_arn).await?,
-                    name: item.name,
-                    input: out.input.unwrap_or_default(),
-                }),
-                // Ended between the two calls: no longer a holder.
-                Ok(_) => {}
-                Err(err) => {
-                    let err = classify(SERVICE, "DescribeExecution", err);
-                    if err.kind != PortErrorKind::NotFound {
-                        return Err(err);
-                    }
-                }
-            }
-        }
-        Ok(running)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn execution_arns_are_derived_from_the_state_machine() {
+        let sdk = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .build();
+        let sfn = StepFunctions::from_sdk(
+            &sdk,
+            "arn:aws:states:us-east-1:123456789012:stateMachine:break-glass",
+        );
+        assert_eq!(
+            sfn.execution_arn("bg-x-g2"),
+            "arn:aws:states:us-east-1:123456789012:execution:break-glass:bg-x-g2"
+        );
     }
 }

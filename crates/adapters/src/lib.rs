@@ -8,10 +8,12 @@
 
 pub mod alerts;
 pub mod audit;
+pub mod audit_logs;
 pub mod directory;
 pub mod error;
 pub mod executions;
 pub mod identity_center;
+pub mod ledger;
 pub mod mailer;
 pub mod secrets;
 pub mod slack;

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use break_glass_core::domain::SlackUserId;
-use break_glass_core::ports::{PortError, PortErrorKind, Slack};
+use break_glass_core::ports::{PortError, PortErrorKind, Slack, SlackProfile};
+use break_glass_core::slack::payload::RESPONSE_URL_PREFIX;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -34,6 +35,9 @@ pub struct SlackWebApi {
     http: reqwest::Client,
     api_url: String,
     token: Option<BotToken>,
+    /// Where `https://hooks.slack.com/` is served instead: a stand-in, in
+    /// tests and local runs only.
+    hooks_url: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -45,10 +49,32 @@ struct Envelope {
     user: Option<User>,
 }
 
+/// `users.info`'s `user`. Flags Slack leaves out are false; ids it leaves
+/// out are `None`, which the policy refuses.
 #[derive(Deserialize)]
 struct User {
     #[serde(default)]
     profile: Option<Profile>,
+    #[serde(default)]
+    team_id: Option<String>,
+    #[serde(default)]
+    enterprise_user: Option<EnterpriseUser>,
+    #[serde(default)]
+    deleted: bool,
+    #[serde(default)]
+    is_bot: bool,
+    #[serde(default)]
+    is_restricted: bool,
+    #[serde(default)]
+    is_ultra_restricted: bool,
+    #[serde(default)]
+    is_stranger: bool,
+}
+
+#[derive(Deserialize)]
+struct EnterpriseUser {
+    #[serde(default)]
+    enterprise_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -72,7 +98,16 @@ impl SlackWebApi {
             http,
             api_url: api_url.into().trim_end_matches('/').to_string(),
             token,
+            hooks_url: None,
         }
+    }
+
+    /// Sends what would go to `https://hooks.slack.com/…` to `base/…`
+    /// instead: for a Slack stand-in. Production never sets it.
+    pub fn with_hooks_url(mut self, base: impl Into<String>) -> Self {
+        let base = base.into();
+        self.hooks_url = Some(format!("{}/", base.trim_end_matches('/')));
+        self
     }
 
     fn token(&self, operation: &'static str) -> Result<&str, PortError> {
@@ -144,7 +179,7 @@ fn transport(operation: &'static str, err: reqwest::Error) -> PortError {
 
 #[async_trait]
 impl Slack for SlackWebApi {
-    async fn user_email(&self, user: &SlackUserId) -> Result<Option<String>, PortError> {
+    async fn user_profile(&self, user: &SlackUserId) -> Result<SlackProfile, PortError> {
         const OP: &str = "users.info";
         let response = self
             .http
@@ -155,11 +190,19 @@ impl Slack for SlackWebApi {
             .await
             .map_err(|e| transport(OP, e))?;
         let envelope = self.envelope(OP, response).await?;
-        Ok(envelope
+        let user = envelope
             .user
-            .and_then(|u| u.profile)
-            .and_then(|p| p.email)
-            .filter(|e| !e.is_empty()))
+            .ok_or_else(|| PortError::new(PortErrorKind::Other, SERVICE, OP, "answer has no user"))?;
+        Ok(SlackProfile {
+            email: user.profile.and_then(|p| p.email).filter(|e| !e.is_empty()),
+            team_id: user.team_id,
+            enterprise_id: user.enterprise_user.and_then(|e| e.enterprise_id),
+            is_restricted: user.is_restricted,
+            is_ultra_restricted: user.is_ultra_restricted,
+            is_stranger: user.is_stranger,
+            deleted: user.deleted,
+            is_bot: user.is_bot,
+        })
     }
 
     async fn post_message(
@@ -184,11 +227,48 @@ impl Slack for SlackWebApi {
         self.envelope(OP, response).await.map(|_| ())
     }
 
-    async fn respond_ephemeral(&self, response_url: &str, text: &str) -> Result<(), PortError> {
-        const OP: &str = "response_url";
+    async fn post_blocks(
+        &self,
+        channel: &str,
+        thread_ts: Option<&str>,
+        text: &str,
+        blocks: &serde_json::Value,
+    ) -> Result<(), PortError> {
+        const OP: &str = "chat.postMessage";
+        let mut body = json!({ "channel": channel, "text": text, "blocks": blocks, "unfurl_links": false });
+        if let Some(ts) = thread_ts {
+            body["thread_ts"] = json!(ts);
+        }
         let response = self
             .http
-            .post(response_url)
+            .post(format!("{}/chat.postMessage", self.api_url))
+            .bearer_auth(self.token(OP)?)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| transport(OP, e))?;
+        self.envelope(OP, response).await.map(|_| ())
+    }
+
+    async fn respond_ephemeral(&self, response_url: &str, text: &str) -> Result<(), PortError> {
+        const OP: &str = "response_url";
+        // The parser only lets Slack's URLs through; this is the last line:
+        // a response_url comes from a request body, and we POST nowhere else.
+        let Some(path) = response_url.strip_prefix(RESPONSE_URL_PREFIX) else {
+            return Err(PortError::new(
+                PortErrorKind::Invalid,
+                SERVICE,
+                OP,
+                format!("not a Slack response URL (not under {RESPONSE_URL_PREFIX})"),
+            ));
+        };
+        let target = match &self.hooks_url {
+            Some(base) => format!("{base}{path}"),
+            None => response_url.to_string(),
+        };
+        let response = self
+            .http
+            .post(target)
             .json(&break_glass_core::slack::message::ephemeral(text))
             .send()
             .await

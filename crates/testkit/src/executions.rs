@@ -1,18 +1,15 @@
-//! An in-memory [`Executions`]: the state machine's own record of running
-//! executions, for tests where moto cannot help (its execution history is
-//! canned, so it never shows a grant section).
+//! An in-memory [`Executions`]: the state machine's own record of
+//! executions, for tests that start executions without moto.
 
 use std::sync::{Arc, Mutex};
 
-use break_glass_core::contract::{Execution, Grant};
-use break_glass_core::ports::{ExecutionStatus, Executions, PortError, RunningExecution, StartOutcome};
+use break_glass_core::contract::Execution;
+use break_glass_core::ports::{ExecutionStatus, Executions, PortError, StartOutcome};
 
 #[derive(Debug, Clone)]
 struct Entry {
     name: String,
-    input: String,
     running: bool,
-    grant: Option<Grant>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -29,22 +26,8 @@ impl InMemoryExecutions {
     pub fn started(&self, execution: &Execution) {
         self.lock().push(Entry {
             name: execution.execution_name.clone(),
-            input: serde_json::to_string(execution).unwrap(),
             running: true,
-            grant: None,
         });
-    }
-
-    /// Records the grant step's output, as its history would show it.
-    pub fn granted(&self, output: &serde_json::Value) {
-        let execution = Execution::from_value(output.clone()).unwrap();
-        for e in self
-            .lock()
-            .iter_mut()
-            .filter(|e| e.name == execution.execution_name)
-        {
-            e.grant = execution.grant.clone();
-        }
     }
 
     pub fn ended(&self, name: &str) {
@@ -56,16 +39,14 @@ impl InMemoryExecutions {
 
 #[async_trait::async_trait]
 impl Executions for InMemoryExecutions {
-    async fn start(&self, name: &str, input: &str) -> Result<StartOutcome, PortError> {
+    async fn start(&self, name: &str, _input: &str) -> Result<StartOutcome, PortError> {
         let mut entries = self.lock();
         if entries.iter().any(|e| e.name == name) {
             return Ok(StartOutcome::AlreadyExists);
         }
         entries.push(Entry {
             name: name.to_string(),
-            input: input.to_string(),
             running: true,
-            grant: None,
         });
         Ok(StartOutcome::Started {
             execution_arn: format!("arn:aws:states:us-east-1:123456789012:execution:test:{name}"),
@@ -80,18 +61,5 @@ impl Executions for InMemoryExecutions {
                 ExecutionStatus::Ended("SUCCEEDED".into())
             }
         }))
-    }
-
-    async fn running(&self) -> Result<Vec<RunningExecution>, PortError> {
-        Ok(self
-            .lock()
-            .iter()
-            .filter(|e| e.running)
-            .map(|e| RunningExecution {
-                name: e.name.clone(),
-                input: e.input.clone(),
-                grant: e.grant.clone(),
-            })
-            .collect())
     }
 }

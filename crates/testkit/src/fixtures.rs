@@ -1,9 +1,22 @@
 //! Execution documents for tests and benchmarks: one place that knows how to
 //! build a valid request, so each test states only what it cares about.
 
+use std::sync::LazyLock;
+
 use break_glass_core::contract::{AccessRequest, Execution, Requester, SlackThread};
 use break_glass_core::domain::AccessDuration;
+use break_glass_core::policy::SlackWorkspaces;
 use chrono::{DateTime, Utc};
+
+/// Our workspace in tests: the stand-in's [`crate::slack::TEAM_ID`], no
+/// Enterprise Grid organisation.
+pub fn workspaces() -> &'static SlackWorkspaces {
+    static WORKSPACES: LazyLock<SlackWorkspaces> = LazyLock::new(|| SlackWorkspaces {
+        teams: [crate::slack::TEAM_ID.parse().unwrap()].into(),
+        enterprises: Default::default(),
+    });
+    &WORKSPACES
+}
 
 /// A click by `slack_user` on message `1.1` in channel `C1` of team `T1`,
 /// for account 123456789012, one hour.

@@ -9,6 +9,9 @@
 pub mod cloudtrail;
 pub mod executions;
 pub mod fixtures;
+pub mod ledger;
+pub mod logs_insights;
+pub mod mail;
 pub mod moto;
 pub mod runtime_api;
 pub mod slack;

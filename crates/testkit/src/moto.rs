@@ -86,6 +86,102 @@ pub async fn stop_execution(sdk: &SdkConfig, state_machine_arn: &str, name: &str
         .unwrap();
 }
 
+/// Creates the grant ledger's DynamoDB table as the Terraform module does
+/// (`infrastructure/dynamodb.tf`): partition key `pk`, on demand, TTL on
+/// `ttl`, and the sparse `open-items` index (`open`, `holds_until`, every
+/// attribute projected). Returns once the table is active. An existing
+/// table of that name is taken as it is (once active), so concurrent runs
+/// can share one.
+pub async fn create_ledger_table(sdk: &SdkConfig, name: &str) -> Result<(), String> {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+        ProjectionType, ScalarAttributeType, TableStatus, TimeToLiveSpecification,
+    };
+    let client = aws_sdk_dynamodb::Client::new(sdk);
+    let key = |attribute: &str, kind: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(attribute)
+            .key_type(kind)
+            .build()
+            .map_err(|e| e.to_string())
+    };
+    let string = |attribute: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(attribute)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .map_err(|e| e.to_string())
+    };
+    let index = GlobalSecondaryIndex::builder()
+        .index_name("open-items")
+        .key_schema(key("open", KeyType::Hash)?)
+        .key_schema(key("holds_until", KeyType::Range)?)
+        .projection(Projection::builder().projection_type(ProjectionType::All).build())
+        .build()
+        .map_err(|e| e.to_string())?;
+    let created = client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(string("pk")?)
+        .attribute_definitions(string("open")?)
+        .attribute_definitions(string("holds_until")?)
+        .key_schema(key("pk", KeyType::Hash)?)
+        .global_secondary_indexes(index)
+        .send()
+        .await;
+    let created = match created {
+        Ok(_) => true,
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_in_use_exception()) =>
+        {
+            false
+        }
+        Err(e) => {
+            return Err(format!(
+                "CreateTable {name}: {}",
+                aws_sdk_dynamodb::error::DisplayErrorContext(&e)
+            ));
+        }
+    };
+    let mut active = false;
+    for _ in 0..100 {
+        let status = client
+            .describe_table()
+            .table_name(name)
+            .send()
+            .await
+            .map_err(|e| format!("DescribeTable {name}: {e}"))?
+            .table
+            .and_then(|t| t.table_status);
+        active = status == Some(TableStatus::Active);
+        if active {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    if !active {
+        return Err(format!("table {name} did not become active"));
+    }
+    if created {
+        client
+            .update_time_to_live()
+            .table_name(name)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .enabled(true)
+                    .attribute_name("ttl")
+                    .build()
+                    .map_err(|e| e.to_string())?,
+            )
+            .send()
+            .await
+            .map_err(|e| format!("UpdateTimeToLive {name}: {e}"))?;
+    }
+    Ok(())
+}
+
 /// A unique suffix for resource names, so tests sharing one moto server
 /// never see each other's state.
 pub fn unique(prefix: &str) -> String {
@@ -197,7 +293,9 @@ pub async fn verify_sender(sdk: &SdkConfig, address: &str) {
 }
 
 /// Every message moto's SES has accepted, as its `/moto-api/data.json`
-/// shows them (`source`, `destinations`, `subject`, `body`).
+/// shows a simple one (`source`, `destinations.ToAddresses`, `subject`,
+/// `body`): raw MIME messages (the report's, which carry an attachment) are
+/// decoded into that shape, `body` being the HTML part.
 pub async fn sent_emails(endpoint: &str) -> Vec<serde_json::Value> {
     let data: serde_json::Value = reqwest::get(format!("{endpoint}/moto-api/data.json"))
         .await
@@ -205,5 +303,21 @@ pub async fn sent_emails(endpoint: &str) -> Vec<serde_json::Value> {
         .json()
         .await
         .unwrap();
-    data["ses"]["Message"].as_array().cloned().unwrap_or_default()
+    let mut all = data["ses"]["Message"].as_array().cloned().unwrap_or_default();
+    for raw in crate::mail::sent_raw(endpoint).await {
+        // moto lists the envelope's recipients and again the To header's.
+        let mut to: Vec<String> = Vec::new();
+        for d in &raw.destinations {
+            if !to.contains(d) {
+                to.push(d.clone());
+            }
+        }
+        all.push(serde_json::json!({
+            "source": raw.source,
+            "destinations": {"ToAddresses": to},
+            "subject": raw.subject(),
+            "body": raw.part("text/html").map(|p| p.text()).unwrap_or_default(),
+        }));
+    }
+    all
 }

@@ -1,6 +1,10 @@
 //! A Slack Web API stand-in speaking Slack's documented shapes: `users.info`,
 //! `chat.postMessage` (bearer token checked, `ok`/`error` envelopes) and the
 //! `response_url` of interactions. It records what it was sent.
+//!
+//! Response URLs it hands out are Slack's (`https://hooks.slack.com/…`), as
+//! the parser demands; point a `SlackWebApi` at [`SlackStandIn::hooks_url`]
+//! with `with_hooks_url` to have them served here.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -13,12 +17,47 @@ use axum::{Json, Router};
 use serde::Serialize;
 use serde_json::{Value, json};
 
+/// The workspace every stand-in account belongs to unless told otherwise:
+/// the one the seed click comes from (`team.id` `T0001`).
+pub const TEAM_ID: &str = "T0001";
+
+/// A Slack account as `users.info` describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub email: Option<String>,
+    pub team_id: String,
+    pub enterprise_id: Option<String>,
+    pub is_restricted: bool,
+    pub is_ultra_restricted: bool,
+    pub is_stranger: bool,
+    pub deleted: bool,
+    pub is_bot: bool,
+}
+
+impl Account {
+    /// A full member of [`TEAM_ID`].
+    pub fn member(email: Option<&str>) -> Self {
+        Self {
+            email: email.map(str::to_string),
+            team_id: TEAM_ID.to_string(),
+            enterprise_id: None,
+            is_restricted: false,
+            is_ultra_restricted: false,
+            is_stranger: false,
+            deleted: false,
+            is_bot: false,
+        }
+    }
+}
+
 /// A `chat.postMessage` as received.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Post {
     pub channel: String,
     pub thread_ts: Option<String>,
     pub text: String,
+    /// Block Kit blocks, when the message had them.
+    pub blocks: Option<Value>,
     /// When it arrived, for latency measurements.
     #[serde(skip)]
     pub received_at: std::time::Instant,
@@ -27,8 +66,7 @@ pub struct Post {
 #[derive(Debug, Default)]
 struct Inner {
     token: String,
-    /// user id -> e-mail on the profile (None: a profile without e-mail).
-    users: HashMap<String, Option<String>>,
+    users: HashMap<String, Account>,
     posts: Vec<Post>,
     responses: Vec<Value>,
     /// When set, chat.postMessage answers `{"ok": false, "error": this}`.
@@ -76,16 +114,26 @@ impl SlackStandIn {
         format!("{}/api", self.base)
     }
 
-    /// A response_url for an interaction, served by this stand-in.
+    /// A response_url for an interaction, as Slack hands them out; served
+    /// by this stand-in through [`Self::hooks_url`].
     pub fn response_url(&self, id: &str) -> String {
-        format!("{}/actions/T0001/{id}/Zp4hQ2", self.base)
+        format!("https://hooks.slack.com/actions/{TEAM_ID}/{id}/Zp4hQ2")
     }
 
+    /// Where `https://hooks.slack.com/` is served here.
+    pub fn hooks_url(&self) -> String {
+        self.base.clone()
+    }
+
+    /// A full member of [`TEAM_ID`], with `email` on the profile (None: a
+    /// profile without e-mail).
     pub fn add_user(&self, id: &str, email: Option<&str>) {
-        self.shared
-            .lock()
-            .users
-            .insert(id.to_string(), email.map(str::to_string));
+        self.add_account(id, Account::member(email));
+    }
+
+    /// Any account: a guest, a stranger, a bot, another workspace's member.
+    pub fn add_account(&self, id: &str, account: Account) {
+        self.shared.lock().users.insert(id.to_string(), account);
     }
 
     pub fn fail_posts_with(&self, error: Option<&str>) {
@@ -127,15 +175,31 @@ async fn users_info(
     let found = shared.lock().users.get(user).cloned();
     match found {
         None => Json(json!({"ok": false, "error": "user_not_found"})).into_response(),
-        Some(email) => {
-            let mut profile = json!({"real_name": user, "display_name": user});
-            if let Some(email) = email {
+        Some(account) => {
+            let mut profile = json!({"real_name": user, "display_name": user, "team": account.team_id});
+            if let Some(email) = &account.email {
                 profile["email"] = json!(email);
             }
-            Json(
-                json!({"ok": true, "user": {"id": user, "name": user, "deleted": false, "profile": profile}}),
-            )
-            .into_response()
+            let mut answer = json!({
+                "id": user,
+                "team_id": account.team_id,
+                "name": user,
+                "deleted": account.deleted,
+                "is_bot": account.is_bot,
+                "is_app_user": false,
+                "is_restricted": account.is_restricted,
+                "is_ultra_restricted": account.is_ultra_restricted,
+                "profile": profile,
+            });
+            // Slack sends these only when they apply.
+            if account.is_stranger {
+                answer["is_stranger"] = json!(true);
+            }
+            if let Some(org) = &account.enterprise_id {
+                answer["enterprise_user"] =
+                    json!({"id": user, "enterprise_id": org, "teams": [account.team_id]});
+            }
+            Json(json!({"ok": true, "user": answer})).into_response()
         }
     }
 }
@@ -160,6 +224,7 @@ async fn post_message(State(shared): State<Shared>, headers: HeaderMap, body: St
         channel: channel.to_string(),
         thread_ts: body["thread_ts"].as_str().map(str::to_string),
         text: text.to_string(),
+        blocks: body.get("blocks").cloned(),
         received_at: std::time::Instant::now(),
     });
     Json(json!({"ok": true, "channel": channel, "ts": ts, "message": {"type": "message", "text": text, "ts": ts}}))
