@@ -26,8 +26,8 @@ use break_glass_core::clock::SystemClock;
 use break_glass_core::config::{SecretSource, SlackSettings};
 use break_glass_core::contract::Execution;
 use break_glass_core::ports::{Directory, DirectoryUser, LookupAttribute, PortError};
-use break_glass_testkit::executions::InMemoryExecutions;
 use break_glass_testkit::fixtures;
+use break_glass_testkit::ledger::InMemoryLedger;
 use break_glass_testkit::slack::SlackStandIn;
 use break_glass_testkit::sso_mocks::{permission_set, status, user_assignments};
 
@@ -87,19 +87,20 @@ fn main() {
             });
             let client = mock_client!(aws_sdk_ssoadmin, RuleMode::MatchAny, [&describe, &list, &create, &poll]);
             let sso = SsoAdmin::new(client, "arn:aws:sso:::instance/ssoins-1".parse().unwrap());
-            let executions = InMemoryExecutions::default();
+            let ledger = InMemoryLedger::default();
             let config = grant_access::Config {
                 instance: "arn:aws:sso:::instance/ssoins-1".parse().unwrap(),
                 identity_store_id: "d-1".into(),
-                state_machine_arn: "local".into(),
+                ledger_table: "local".into(),
                 lookup: IdentityLookup::Email,
+                workspaces: fixtures::workspaces().clone(),
                 slack: settings.clone(),
             };
             let deps = grant_access::Deps {
                 config: &config,
                 identity_center: &sso,
                 directory: &OneUser,
-                executions: &executions,
+                ledger: &ledger,
                 slack: &slack_api,
                 clock: &SystemClock,
             };
@@ -122,14 +123,14 @@ fn main() {
             let sso = SsoAdmin::new(client, "arn:aws:sso:::instance/ssoins-1".parse().unwrap());
             let revoke_config = revoke_access::Config {
                 instance: "arn:aws:sso:::instance/ssoins-1".parse().unwrap(),
-                state_machine_arn: "local".into(),
+                ledger_table: "local".into(),
                 slack: settings.clone(),
                 cloudtrail_delay: Duration::from_secs(900),
             };
             let deps = revoke_access::Deps {
                 config: &revoke_config,
                 identity_center: &sso,
-                executions: &executions,
+                ledger: &ledger,
                 slack: &slack_api,
                 clock: &SystemClock,
             };

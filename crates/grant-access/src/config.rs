@@ -1,24 +1,39 @@
-use break_glass_core::access::IdentityLookup;
+use break_glass_core::access::{IdentityLookup, IdentityRules};
 use break_glass_core::config::{self, ConfigError, Env, SlackSettings};
 use break_glass_core::domain::InstanceArn;
+use break_glass_core::policy::SlackWorkspaces;
 
 /// grant-access's configuration, read once at cold start.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub instance: InstanceArn,
     pub identity_store_id: String,
-    pub state_machine_arn: String,
+    /// The grant ledger's DynamoDB table (`GRANT_LEDGER_TABLE`).
+    pub ledger_table: String,
+    /// How the clicker is found in the Identity Store (`IDENTITY_LOOKUP`).
     pub lookup: IdentityLookup,
+    /// Which Slack workspaces the clicker must be a full member of
+    /// (`ALLOWED_SLACK_TEAM_IDS`, `ALLOWED_SLACK_ENTERPRISE_IDS`).
+    pub workspaces: SlackWorkspaces,
     pub slack: SlackSettings,
 }
 
 impl Config {
+    /// Who may be granted: the rules `resolve_identity` applies.
+    pub fn identity(&self) -> IdentityRules<'_> {
+        IdentityRules {
+            lookup: self.lookup,
+            workspaces: &self.workspaces,
+        }
+    }
+
     pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
         Ok(Self {
             instance: config::required_parsed(env, "SSO_INSTANCE_ARN")?,
             identity_store_id: config::required(env, "IDENTITY_STORE_ID")?,
-            state_machine_arn: config::required(env, "STATE_MACHINE_ARN")?,
+            ledger_table: config::required(env, "GRANT_LEDGER_TABLE")?,
             lookup: config::parsed(env, "IDENTITY_LOOKUP")?.unwrap_or(IdentityLookup::Email),
+            workspaces: SlackWorkspaces::from_env(env)?,
             slack: SlackSettings::from_env(env)?,
         })
     }
@@ -41,12 +56,23 @@ mod tests {
             err,
             "environment variable IDENTITY_STORE_ID is required but not set"
         );
+        let err = Config::from_env(&map_env([
+            ("SSO_INSTANCE_ARN", "arn:aws:sso:::instance/ssoins-1"),
+            ("IDENTITY_STORE_ID", "d-1"),
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            err,
+            "environment variable GRANT_LEDGER_TABLE is required but not set"
+        );
         let env = map_env([
             ("SSO_INSTANCE_ARN", "arn:aws:sso:::instance/ssoins-1"),
             ("IDENTITY_STORE_ID", "d-1"),
-            ("STATE_MACHINE_ARN", "arn:aws:states:us-east-1:1:stateMachine:x"),
+            ("GRANT_LEDGER_TABLE", "break-glass-ledger"),
             ("IDENTITY_LOOKUP", "upn"),
             ("SLACK_BOT_TOKEN", "xoxb-1"),
+            ("ALLOWED_SLACK_TEAM_IDS", "T0001"),
         ]);
         assert!(
             Config::from_env(&env)
@@ -57,9 +83,10 @@ mod tests {
         let env = map_env([
             ("SSO_INSTANCE_ARN", "arn:aws:sso:::instance/ssoins-1"),
             ("IDENTITY_STORE_ID", "d-1"),
-            ("STATE_MACHINE_ARN", "arn:aws:states:us-east-1:1:stateMachine:x"),
+            ("GRANT_LEDGER_TABLE", "break-glass-ledger"),
             ("SLACK_BOT_TOKEN", "xoxb-1"),
             ("SLACK_API_URL", "http://evil.example/api"),
+            ("ALLOWED_SLACK_TEAM_IDS", "T0001"),
         ]);
         assert!(
             Config::from_env(&env)
@@ -67,5 +94,50 @@ mod tests {
                 .to_string()
                 .contains("SLACK_API_URL")
         );
+    }
+
+    /// What every other variable is set to here: only the workspaces vary.
+    fn with_workspaces(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let mut map: std::collections::HashMap<String, String> = [
+            ("SSO_INSTANCE_ARN", "arn:aws:sso:::instance/ssoins-1"),
+            ("IDENTITY_STORE_ID", "d-1"),
+            ("GRANT_LEDGER_TABLE", "break-glass-ledger"),
+            ("SLACK_BOT_TOKEN", "xoxb-1"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        map.extend(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        Config::from_env(&move |k: &str| map.get(k).cloned())
+    }
+
+    #[test]
+    fn the_workspaces_are_required_and_never_empty() {
+        assert_eq!(
+            with_workspaces(&[]).unwrap_err().to_string(),
+            "environment variable ALLOWED_SLACK_TEAM_IDS is required but not set"
+        );
+        for (var, value) in [
+            ("ALLOWED_SLACK_TEAM_IDS", ","),
+            ("ALLOWED_SLACK_TEAM_IDS", ""),
+            ("ALLOWED_SLACK_ENTERPRISE_IDS", ""),
+            ("ALLOWED_SLACK_ENTERPRISE_IDS", "T0001"),
+        ] {
+            let mut pairs = vec![("ALLOWED_SLACK_TEAM_IDS", "T0001")];
+            pairs.push((var, value));
+            let err = with_workspaces(&pairs).unwrap_err().to_string();
+            assert!(
+                err.starts_with(&format!("environment variable {var} is invalid")),
+                "{var}={value:?}: {err}"
+            );
+        }
+        let config = with_workspaces(&[
+            ("ALLOWED_SLACK_TEAM_IDS", "T0001,T0002"),
+            ("ALLOWED_SLACK_ENTERPRISE_IDS", "E0001"),
+        ])
+        .unwrap();
+        assert_eq!(config.lookup, IdentityLookup::Email);
+        assert_eq!(config.workspaces.teams.len(), 2);
+        assert_eq!(config.workspaces.enterprises.len(), 1);
     }
 }

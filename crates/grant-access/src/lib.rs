@@ -10,14 +10,19 @@
 mod config;
 
 use break_glass_core::ErrorType;
+use std::time::Duration;
+
 use break_glass_core::access::{
-    self, IdentityError, Provisioned, create_assignment, delete_assignment, is_assigned, other_holders,
-    resolve_identity, tell_thread, utc_time,
+    self, CreateError, IdentityError, LedgerError, Limits, Provisioned, acquire, await_creation,
+    create_assignment, mark_granted, release, resolve_identity, tell_thread, utc_time,
 };
 use break_glass_core::clock::Clock;
 use break_glass_core::contract::{AssignmentSource, ContractError, Execution, Grant, whole_seconds};
-use break_glass_core::ports::{Directory, Executions, IdentityCenter, PortError, PortErrorKind, Slack};
-use break_glass_core::retry::{Backoff, with_retries};
+use break_glass_core::ledger::{Claim, LedgerKey, Then};
+use break_glass_core::policy::ProfileRefusal;
+use break_glass_core::ports::{Directory, IdentityCenter, Ledger, PortError, PortErrorKind, Slack};
+use break_glass_core::retry::Deadline;
+use break_glass_core::retry::with_retries;
 pub use config::Config;
 use lambda_runtime::Diagnostic;
 use serde_json::Value;
@@ -28,7 +33,7 @@ pub struct Deps<'a> {
     pub config: &'a Config,
     pub identity_center: &'a dyn IdentityCenter,
     pub directory: &'a dyn Directory,
-    pub executions: &'a dyn Executions,
+    pub ledger: &'a dyn Ledger,
     pub slack: &'a dyn Slack,
     pub clock: &'a dyn Clock,
 }
@@ -49,18 +54,30 @@ pub enum GrantError {
     GrantInProgressElsewhere(String),
     #[error("Identity Center could not create the assignment: {0}")]
     AssignmentFailed(String),
-    #[error("the assignment could not be confirmed ({0}); it was removed again and verified gone")]
+    #[error(
+        "the assignment could not be confirmed ({0}); this grant gave it back (removed and verified gone, unless another grant still holds it)"
+    )]
     RolledBack(String),
+    #[error(
+        "a break-glass removal left unfinished must be finished before granting, and could not be yet: {0}"
+    )]
+    CleanupPending(String),
     #[error(
         "the assignment could not be confirmed ({0}) and removing it could not be verified: check Identity Center now"
     )]
     CleanupUnverified(String),
+    /// The clicker is not a full member of our Slack workspaces (a guest, a
+    /// Slack Connect stranger, a bot, a deactivated account, another
+    /// workspace's member): nothing was granted.
+    #[error("{0}")]
+    RequesterNotAllowed(ProfileRefusal),
 }
 
 impl ErrorType for GrantError {
     fn error_type(&self) -> &'static str {
         match self {
             Self::InvalidInput(e) => e.error_type(),
+            Self::RequesterNotAllowed(_) => "RequesterNotAllowed",
             Self::IdentityNotFound(_) => "IdentityNotFound",
             Self::PermissionSetNotFound(_) => "PermissionSetNotFound",
             Self::DependencyUnavailable(_) => "DependencyUnavailable",
@@ -68,6 +85,7 @@ impl ErrorType for GrantError {
             Self::GrantInProgressElsewhere(_) => "GrantInProgressElsewhere",
             Self::AssignmentFailed(_) => "AssignmentFailed",
             Self::RolledBack(_) => "GrantRolledBack",
+            Self::CleanupPending(_) => "GrantCleanupPending",
             Self::CleanupUnverified(_) => "GrantCleanupUnverified",
         }
     }
@@ -149,7 +167,12 @@ pub async fn handle(input: Value, deps: &Deps<'_>) -> Result<Value, GrantError> 
 /// by its Catch.
 fn failure_text(e: &GrantError) -> Option<String> {
     match e {
-        GrantError::DependencyUnavailable(_) | GrantError::GrantInProgressElsewhere(_) => None,
+        GrantError::DependencyUnavailable(_)
+        | GrantError::GrantInProgressElsewhere(_)
+        | GrantError::CleanupPending(_) => None,
+        GrantError::RequesterNotAllowed(why) => Some(format!(
+            ":no_entry: Break glass refused: {why}. Nothing was granted."
+        )),
         GrantError::IdentityNotFound(why) => {
             Some(format!(":x: Break glass failed: {why}. Nothing was granted."))
         }
@@ -160,23 +183,42 @@ fn failure_text(e: &GrantError) -> Option<String> {
     }
 }
 
+/// grant-access's time plan inside its 300 s Lambda timeout. Each phase's
+/// retries and polling stop at its mark, so the rollback always has time
+/// to run, and 60 s are left for the calls themselves:
+/// - by 60 s: identity, permission set, and the ledger hold taken;
+/// - by 150 s: the create accepted and confirmed;
+/// - by 240 s: a failed create settled, deleted, verified, and the ledger
+///   closed (or `GrantCleanupUnverified` raised).
+///
+/// The ledger's operator lease (`ledger::OPERATOR_LEASE`, 420 s) outlasts the
+/// timeout, so nobody takes a grant over while its Lambda may still run.
+pub const LAMBDA_TIMEOUT: Duration = Duration::from_secs(300);
+pub const PREPARE_BY: Duration = Duration::from_secs(60);
+pub const CREATE_BY: Duration = Duration::from_secs(150);
+pub const ROLLBACK_BY: Duration = Duration::from_secs(240);
+
 async fn grant(execution: &Execution, deps: &Deps<'_>) -> Result<Grant, GrantError> {
     let request = &execution.request;
     let clock = deps.clock;
+    let started = clock.now();
+    let by = |mark: Duration| Deadline(started + chrono::Duration::from_std(mark).unwrap_or_default());
+    let prepare = Limits::DEFAULT.until(by(PREPARE_BY), clock);
     let user = resolve_identity(
         deps.slack,
         deps.directory,
-        deps.config.lookup,
+        deps.config.identity(),
         &request.requester.slack_user_id,
         clock,
     )
     .await
     .map_err(|e| match e {
         IdentityError::Unavailable(p) => port(p),
+        IdentityError::NotAllowed(why) => GrantError::RequesterNotAllowed(why),
         other => GrantError::IdentityNotFound(other),
     })?;
 
-    let permission_set = with_retries(clock, Backoff::API, || {
+    let permission_set = with_retries(clock, prepare.api, || {
         deps.identity_center.permission_set(&request.permission_set_arn)
     })
     .await
@@ -192,73 +234,168 @@ async fn grant(execution: &Execution, deps: &Deps<'_>) -> Result<Grant, GrantErr
             std::time::Duration::from_secs(12 * 3600)
         });
 
-    let (account, set) = (&request.account_id, &request.permission_set_arn);
-    let held = is_assigned(deps.identity_center, clock, account, set, &user.user_id)
-        .await
-        .map_err(port)?;
-    let assignment = if held {
-        let holders = other_holders(deps.executions, &execution.execution_name, request, clock)
-            .await
-            .map_err(port)?;
-        if let Some(pending) = holders.iter().find(|h| h.grant.is_none()) {
-            return Err(GrantError::GrantInProgressElsewhere(
-                pending.execution_name.clone(),
-            ));
-        }
-        let inherited_standing = holders
-            .iter()
-            .any(|h| h.grant.as_ref().is_some_and(|g| g.pre_existing));
-        if holders.is_empty() || inherited_standing {
-            AssignmentSource::PreExisting
-        } else {
-            AssignmentSource::SharedWithRunningExecution
-        }
-    } else {
-        // From here on we may have created something: every failure path
-        // removes it again or says loudly that it could not.
-        match create_assignment(deps.identity_center, clock, account, set, &user.user_id).await {
-            Ok(Provisioned::Succeeded) => AssignmentSource::Created,
-            Ok(Provisioned::Failed { reason }) => return Err(GrantError::AssignmentFailed(reason)),
-            Ok(Provisioned::Unconfirmed { request_id }) => {
-                return Err(roll_back(
-                    deps,
-                    execution,
-                    &user.user_id,
-                    format!("still IN_PROGRESS ({request_id})"),
-                )
-                .await);
-            }
-            Err(e) if !e.is_retryable() && e.kind != PortErrorKind::Other => return Err(port(e)),
-            Err(e) => return Err(roll_back(deps, execution, &user.user_id, e.to_string()).await),
-        }
+    // The grant's times are fixed before the hold is recorded, so a re-run
+    // after a crash reports the same expiry the ledger holds.
+    let granted_at = whole_seconds(started);
+    let expires_at = granted_at + request.duration_seconds.as_chrono();
+    let key = LedgerKey {
+        user_id: user.user_id.clone(),
+        account_id: request.account_id.clone(),
+        permission_set_arn: request.permission_set_arn.clone(),
     };
+    let claim = Claim {
+        key: key.clone(),
+        execution_name: execution.execution_name.clone(),
+        slack_user_id: request.requester.slack_user_id.as_str().to_string(),
+        user_name: user.user_name.clone(),
+        expires_at,
+        reason: None,
+        thread: Some((
+            request.slack.channel_id.to_string(),
+            request.slack.thread_ts.clone(),
+        )),
+    };
+    let (ledger, ic, me) = (
+        deps.ledger,
+        deps.identity_center,
+        execution.execution_name.as_str(),
+    );
+    let acquired = acquire(ledger, ic, clock, prepare, &claim)
+        .await
+        .map_err(ledger_error)?;
 
-    let granted_at = whole_seconds(clock.now());
+    // A re-run that finds its own hold `held` was confirmed before (the item
+    // only becomes `held` after a confirmed create): report it again.
+    if acquired.then == Then::Ensure && !acquired.resumed {
+        if by(PREPARE_BY).passed(clock) {
+            // Too late to create and still have time to undo it: give the
+            // hold back and let the state machine run the grant again.
+            let why = "preparing the grant took too long".to_string();
+            let rollback = Limits::DEFAULT.until(by(ROLLBACK_BY), clock);
+            return Err(match release(ledger, ic, clock, rollback, &key, me).await {
+                Ok(_) => GrantError::DependencyUnavailable(PortError::new(
+                    PortErrorKind::Transient,
+                    "grant-access",
+                    "prepare",
+                    why,
+                )),
+                Err(e) => GrantError::CleanupUnverified(format!("{why}; releasing the hold: {e}")),
+            });
+        }
+        // From here on we may have created something: every failure path
+        // removes it again (unless another holder still needs it) or says
+        // loudly that it could not.
+        let create = Limits::DEFAULT.until(by(CREATE_BY), clock);
+        let (account, set) = (&request.account_id, &request.permission_set_arn);
+        let failure = match create_assignment(ic, clock, create, account, set, &user.user_id).await {
+            Ok(Provisioned::Succeeded) => None,
+            Ok(Provisioned::Failed { reason }) => Some(Failure::Refused(reason)),
+            Ok(Provisioned::Unconfirmed { request_id }) => Some(Failure::Unsettled {
+                request_id: Some(request_id.clone()),
+                why: format!("still IN_PROGRESS ({request_id})"),
+                retryable: false,
+            }),
+            Err(e) => Some(Failure::Unsettled {
+                request_id: match &e {
+                    CreateError::Unconfirmed { request_id, .. } => Some(request_id.clone()),
+                    CreateError::NotAccepted(_) => None,
+                },
+                why: e.to_string(),
+                retryable: e.port().is_retryable(),
+            }),
+        };
+        if let Some(failure) = failure {
+            return Err(roll_back(deps, &key, me, failure, by(ROLLBACK_BY)).await);
+        }
+        // `granting` → `held` (a no-op when we joined a held item). Fails
+        // only when our lease was taken over (we ran past it): the new
+        // operator owns the assignment now, and a re-run of this grant joins.
+        let finish = Limits::DEFAULT.until(by(ROLLBACK_BY), clock);
+        match mark_granted(ledger, clock, finish, &key, me).await {
+            Ok(()) => {}
+            Err(e @ LedgerError::Busy { .. }) => return Err(ledger_error(e)),
+            Err(e) => {
+                // The assignment exists but the ledger does not say so:
+                // undo it rather than hold access nobody will revoke.
+                let failure = Failure::Unsettled {
+                    request_id: None,
+                    why: format!("recording the grant in the ledger failed: {e}"),
+                    retryable: e.is_retryable(),
+                };
+                return Err(roll_back(deps, &key, me, failure, by(ROLLBACK_BY)).await);
+            }
+        }
+    }
+
     Ok(Grant {
         user_id: user.user_id,
         user_name: user.user_name,
         permission_set_name: permission_set.name,
         session_duration_seconds: session.as_secs(),
         granted_at,
-        expires_at: granted_at + request.duration_seconds.as_chrono(),
-        pre_existing: assignment == AssignmentSource::PreExisting,
-        assignment,
+        expires_at,
+        pre_existing: acquired.source == AssignmentSource::PreExisting,
+        assignment: acquired.source,
     })
 }
 
-/// The create may or may not have happened: delete, then look.
-async fn roll_back(deps: &Deps<'_>, execution: &Execution, user_id: &str, why: String) -> GrantError {
-    let request = &execution.request;
-    let (account, set, clock) = (&request.account_id, &request.permission_set_arn, deps.clock);
-    let deleted = delete_assignment(deps.identity_center, clock, account, set, user_id).await;
-    let gone = matches!(deleted, Ok(None | Some(Provisioned::Succeeded)))
-        && matches!(
-            is_assigned(deps.identity_center, clock, account, set, user_id).await,
-            Ok(false)
-        );
-    if gone {
-        GrantError::RolledBack(why)
-    } else {
-        GrantError::CleanupUnverified(why)
+fn ledger_error(e: LedgerError) -> GrantError {
+    match e {
+        LedgerError::RemovalUnfinished(why) => GrantError::CleanupPending(why),
+        LedgerError::Busy { .. } => GrantError::GrantInProgressElsewhere(e.to_string()),
+        LedgerError::Port(p) => port(p),
+        LedgerError::Unverified(why) => GrantError::DependencyUnavailable(PortError::new(
+            PortErrorKind::Transient,
+            "identity-center",
+            "finish an earlier removal",
+            why,
+        )),
+    }
+}
+
+/// How a create went wrong.
+enum Failure {
+    /// Identity Center answered FAILED: nothing was created.
+    Refused(String),
+    /// It may or may not exist.
+    Unsettled {
+        request_id: Option<String>,
+        why: String,
+        /// The cause was throttling or a transient fault: once cleaned up,
+        /// the whole grant is worth another try.
+        retryable: bool,
+    },
+}
+
+/// The create may or may not have happened: let it settle, then give the
+/// hold back, which deletes and verifies when nobody else holds it.
+async fn roll_back(deps: &Deps<'_>, key: &LedgerKey, me: &str, failure: Failure, by: Deadline) -> GrantError {
+    let (ic, clock) = (deps.identity_center, deps.clock);
+    let limits = Limits::DEFAULT.until(by, clock);
+    if let Failure::Unsettled {
+        request_id: Some(id), ..
+    } = &failure
+    {
+        // A delete sent while the create is still in progress could be
+        // overtaken by it: wait for the create to finish first.
+        if !await_creation(ic, clock, limits, id).await {
+            tracing::warn!(request_id = %id, "the create had not settled; deleting anyway");
+        }
+    }
+    let released = release(deps.ledger, ic, clock, Limits::DEFAULT.until(by, clock), key, me).await;
+    match (failure, released) {
+        (Failure::Refused(reason), Ok(_)) => GrantError::AssignmentFailed(reason),
+        (Failure::Unsettled { why, retryable, .. }, Ok(_)) if retryable => {
+            GrantError::DependencyUnavailable(PortError::new(
+                PortErrorKind::Transient,
+                "identity-center",
+                "CreateAccountAssignment",
+                format!("{why}; rolled back, verified"),
+            ))
+        }
+        (Failure::Unsettled { why, .. }, Ok(_)) => GrantError::RolledBack(why),
+        (Failure::Refused(why) | Failure::Unsettled { why, .. }, Err(e)) => {
+            GrantError::CleanupUnverified(format!("{why}; removing it: {e}"))
+        }
     }
 }

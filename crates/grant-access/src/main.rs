@@ -1,8 +1,8 @@
 //! Wiring only: configuration and clients once per cold start, then the runtime.
 
 use break_glass_adapters::directory::IdentityStore;
-use break_glass_adapters::executions::StepFunctions;
 use break_glass_adapters::identity_center::SsoAdmin;
+use break_glass_adapters::ledger::DynamoLedger;
 use break_glass_adapters::slack::{BotToken, SlackWebApi};
 use break_glass_adapters::{sdk_config, secrets};
 use break_glass_core::clock::SystemClock;
@@ -19,13 +19,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let token = BotToken::new(secrets::resolve_with(&sdk, &config.slack.bot_token).await?);
     let identity_center = SsoAdmin::from_sdk(&sdk, config.instance.clone());
     let directory = IdentityStore::from_sdk(&sdk, &config.identity_store_id);
-    let executions = StepFunctions::from_sdk(&sdk, &config.state_machine_arn);
+    let ledger = DynamoLedger::from_sdk(&sdk, &config.ledger_table);
     let slack = SlackWebApi::new(&config.slack.api_url, Some(token));
     let deps = Deps {
         config: &config,
         identity_center: &identity_center,
         directory: &directory,
-        executions: &executions,
+        ledger: &ledger,
         slack: &slack,
         clock: &SystemClock,
     };

@@ -151,3 +151,120 @@ fn the_placeholders_are_exactly_the_ones_terraform_substitutes() {
     }
     assert!(Definition::parse(&render(DEFINITION, PLACEHOLDERS)).is_ok());
 }
+
+/// The error names a Lambda task can end with besides its own: what Step
+/// Functions and Lambda raise when a function is throttled, crashes, panics,
+/// fails to start or runs out of time.
+const LAMBDA_FAILURES: &[&str] = &[
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+    "Lambda.Unknown",
+    "States.Timeout",
+    "States.TaskFailed",
+    "Sandbox.Timedout",
+    "Runtime.ExitError",
+];
+
+/// The retrier Step Functions would pick for `error` (the first that
+/// matches), as (ErrorEquals, MaxAttempts).
+fn retrier_for(state: &Value, error: &str) -> Option<(Vec<String>, u64)> {
+    for r in state["Retry"].as_array()? {
+        let names: Vec<String> = r["ErrorEquals"]
+            .as_array()?
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect();
+        let hit = names.iter().any(|n| {
+            n == error || n == "States.ALL" || (n == "States.TaskFailed" && error != "States.Timeout")
+        });
+        if hit {
+            return Some((names, r["MaxAttempts"].as_u64().unwrap_or(3)));
+        }
+    }
+    None
+}
+
+#[test]
+fn revoke_retries_every_error_but_bad_input() {
+    let states = states();
+    let revoke = &states["Revoke"];
+    let own = [
+        "RevokeUnverified",
+        "RevokeInProgressElsewhere",
+        "DependencyUnavailable",
+        "AwsCallFailed",
+        "SomethingNobodyNamedYet",
+    ];
+    for error in own.iter().chain(LAMBDA_FAILURES) {
+        let (names, attempts) =
+            retrier_for(revoke, error).unwrap_or_else(|| panic!("{error} is not retried"));
+        assert!(
+            attempts >= 5,
+            "{error} is retried only {attempts} times ({names:?})"
+        );
+    }
+    let (_, attempts) = retrier_for(revoke, "InvalidExecutionInput").unwrap_or_default();
+    assert_eq!(attempts, 0, "bad input is not retried: it will not get better");
+}
+
+/// grant-access resumes its own ledger hold, so a crash or a timeout is
+/// retried; errors that mean "nothing was granted" are not.
+#[test]
+fn grant_retries_crashes_and_contention_but_not_refusals() {
+    let states = states();
+    let grant = &states["Grant"];
+    for error in LAMBDA_FAILURES
+        .iter()
+        .filter(|e| **e != "States.TaskFailed")
+        .chain(&["DependencyUnavailable", "GrantInProgressElsewhere"])
+    {
+        assert!(retrier_for(grant, error).is_some(), "{error} is not retried");
+    }
+    for refusal in [
+        "IdentityNotFound",
+        "RequesterNotAllowed",
+        "PermissionSetNotFound",
+        "AssignmentFailed",
+        "GrantRolledBack",
+        "GrantCleanupUnverified",
+        "InvalidExecutionInput",
+    ] {
+        assert!(retrier_for(grant, refusal).is_none(), "{refusal} is retried");
+    }
+    // A grant waiting for another execution's change must outwait that
+    // change's ledger lease (7 minutes), or it gives up on a healthy system.
+    let r = grant["Retry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| {
+            r["ErrorEquals"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e == "GrantInProgressElsewhere")
+        })
+        .unwrap();
+    let (mut wait, mut delay) = (0.0, r["IntervalSeconds"].as_f64().unwrap());
+    for _ in 0..r["MaxAttempts"].as_u64().unwrap() {
+        wait += delay.min(r["MaxDelaySeconds"].as_f64().unwrap_or(f64::MAX));
+        delay *= r["BackoffRate"].as_f64().unwrap_or(2.0);
+    }
+    let lease = break_glass_core::ledger::OPERATOR_LEASE.as_secs_f64();
+    // FULL jitter draws each delay from [0, delay]: half of it on average.
+    assert!(
+        wait / 2.0 > lease,
+        "waits {wait} s in all (half with jitter), the lease is {lease} s"
+    );
+    // An uncertain grant (cleanup unverified, or retries exhausted after a
+    // crash) must alert, not claim nothing was granted.
+    let catches = grant["Catch"].as_array().unwrap();
+    let nothing_granted = catches[0]["ErrorEquals"].as_array().unwrap();
+    assert!(
+        !nothing_granted
+            .iter()
+            .any(|e| e == "GrantCleanupUnverified" || e == "States.Timeout")
+    );
+}

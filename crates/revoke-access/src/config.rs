@@ -7,7 +7,8 @@ use break_glass_core::domain::InstanceArn;
 #[derive(Debug, Clone)]
 pub struct Config {
     pub instance: InstanceArn,
-    pub state_machine_arn: String,
+    /// The grant ledger's DynamoDB table (`GRANT_LEDGER_TABLE`).
+    pub ledger_table: String,
     pub slack: SlackSettings,
     /// How long after the last session could have ended the report waits for
     /// CloudTrail to deliver (about 5 min on average, 15 min or more happens).
@@ -25,7 +26,7 @@ impl Config {
         }
         Ok(Self {
             instance: config::required_parsed(env, "SSO_INSTANCE_ARN")?,
-            state_machine_arn: config::required(env, "STATE_MACHINE_ARN")?,
+            ledger_table: config::required(env, "GRANT_LEDGER_TABLE")?,
             slack: SlackSettings::from_env(env)?,
             cloudtrail_delay: Duration::from_secs(delay_minutes * 60),
         })
@@ -41,7 +42,7 @@ mod tests {
     fn the_cloudtrail_delay_defaults_to_15_minutes_and_is_bounded() {
         let base = [
             ("SSO_INSTANCE_ARN", "arn:aws:sso:::instance/ssoins-1"),
-            ("STATE_MACHINE_ARN", "arn:aws:states:us-east-1:1:stateMachine:x"),
+            ("GRANT_LEDGER_TABLE", "break-glass-ledger"),
             ("SLACK_BOT_TOKEN", "xoxb-1"),
         ];
         assert_eq!(
@@ -54,7 +55,7 @@ mod tests {
         let err = Config::from_env(&map_env([a, c])).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "environment variable STATE_MACHINE_ARN is required but not set"
+            "environment variable GRANT_LEDGER_TABLE is required but not set"
         );
     }
 }

@@ -1,20 +1,24 @@
 //! revoke-access: take back what grant-access gave, and prove it is gone.
 //!
-//! Leaves alone what is not ours to take: standing access the user had
-//! before, and access a later, still-running break-glass grant holds (that
-//! grant's revoke removes it). Everything else is deleted, polled until
-//! Identity Center finishes, and checked with `ListAccountAssignments`.
-//! Idempotent: the state machine may run it again after a partial failure.
+//! Gives up this execution's hold in the grant ledger. Leaves alone what is
+//! not ours to take: standing access the user had before, and access another
+//! break-glass grant still holds (the last holder's revoke removes it). The
+//! last holder of a break-glass assignment deletes it, polls until Identity
+//! Center finishes, checks with `ListAccountAssignments`, and only then
+//! closes the ledger item. Idempotent: the state machine may run it again
+//! after a partial failure, and the re-run finishes what the first started.
 
 mod config;
 
 use break_glass_core::ErrorType;
-use break_glass_core::access::{
-    Provisioned, delete_assignment, is_assigned, other_holders, tell_thread, utc_time,
-};
+use std::time::Duration;
+
+use break_glass_core::access::{LedgerError, Limits, release, tell_thread, utc_time};
 use break_glass_core::clock::Clock;
 use break_glass_core::contract::{ContractError, Execution, Revoke, RevokeOutcome, whole_seconds};
-use break_glass_core::ports::{Executions, IdentityCenter, PortError, Slack};
+use break_glass_core::ledger::{LedgerKey, Released};
+use break_glass_core::ports::{IdentityCenter, Ledger, PortError, Slack};
+use break_glass_core::retry::Deadline;
 pub use config::Config;
 use lambda_runtime::Diagnostic;
 use serde_json::Value;
@@ -24,7 +28,7 @@ use thiserror::Error;
 pub struct Deps<'a> {
     pub config: &'a Config,
     pub identity_center: &'a dyn IdentityCenter,
-    pub executions: &'a dyn Executions,
+    pub ledger: &'a dyn Ledger,
     pub slack: &'a dyn Slack,
     pub clock: &'a dyn Clock,
 }
@@ -39,6 +43,8 @@ pub enum RevokeError {
     AwsCallFailed(PortError),
     #[error("the revoke could not be verified, the access may still be in place: {0}")]
     RevokeUnverified(String),
+    #[error("another execution is changing the same access right now: {0}")]
+    RevokeInProgressElsewhere(String),
 }
 
 impl ErrorType for RevokeError {
@@ -48,6 +54,7 @@ impl ErrorType for RevokeError {
             Self::DependencyUnavailable(_) => "DependencyUnavailable",
             Self::AwsCallFailed(_) => "AwsCallFailed",
             Self::RevokeUnverified(_) => "RevokeUnverified",
+            Self::RevokeInProgressElsewhere(_) => "RevokeInProgressElsewhere",
         }
     }
 }
@@ -95,8 +102,8 @@ pub async fn handle(input: Value, deps: &Deps<'_>) -> Result<Value, RevokeError>
             ":information_source: Break glass is over. {who} keeps {what}: they had it before breaking glass, so it was left in place."
         ),
         RevokeOutcome::LeftForLaterGrant { execution_name } => format!(
-            ":information_source: This grant is over, but {who} keeps {what} for now: a later break-glass grant \
-             ({execution_name}) still holds it and will remove it."
+            ":information_source: This grant is over, but {who} keeps {what} for now: another break-glass grant \
+             ({execution_name}) still holds it, and the last grant to end removes it."
         ),
     };
     tracing::info!(
@@ -115,66 +122,52 @@ async fn revoke(execution: &Execution, deps: &Deps<'_>) -> Result<Revoke, Revoke
     let grant = execution.grant()?;
     let request = &execution.request;
     let clock = deps.clock;
-    let (account, set, user) = (
-        &request.account_id,
-        &request.permission_set_arn,
-        grant.user_id.as_str(),
-    );
-
-    let outcome = if grant.pre_existing {
-        RevokeOutcome::LeftPreExisting
-    } else {
-        let holders = other_holders(deps.executions, &execution.execution_name, request, clock)
-            .await
-            .map_err(port)?;
-        let mine = (grant.expires_at, execution.execution_name.as_str());
-        let later = holders
-            .iter()
-            .filter(|h| (h.expires_at, h.execution_name.as_str()) > mine)
-            .max_by_key(|h| h.expires_at);
-        match later {
-            Some(holder) => RevokeOutcome::LeftForLaterGrant {
-                execution_name: holder.execution_name.clone(),
-            },
-            None => match delete_assignment(deps.identity_center, clock, account, set, user).await {
-                Ok(None) => RevokeOutcome::AlreadyGone,
-                Ok(Some(Provisioned::Succeeded)) => RevokeOutcome::Deleted,
-                Ok(Some(Provisioned::Failed { reason })) => {
-                    return Err(RevokeError::RevokeUnverified(format!(
-                        "Identity Center reported FAILED: {reason}"
-                    )));
-                }
-                Ok(Some(Provisioned::Unconfirmed { request_id })) => {
-                    return Err(RevokeError::RevokeUnverified(format!(
-                        "deletion {request_id} still IN_PROGRESS"
-                    )));
-                }
-                Err(e) => return Err(port(e)),
-            },
-        }
+    let key = LedgerKey {
+        user_id: grant.user_id.clone(),
+        account_id: request.account_id.clone(),
+        permission_set_arn: request.permission_set_arn.clone(),
     };
-
-    let still_assigned = is_assigned(deps.identity_center, clock, account, set, user)
-        .await
-        .map_err(port)?;
-    let expected_assigned = matches!(
-        outcome,
-        RevokeOutcome::LeftPreExisting | RevokeOutcome::LeftForLaterGrant { .. }
-    );
-    if !expected_assigned && still_assigned {
-        return Err(RevokeError::RevokeUnverified(
-            "ListAccountAssignments still lists the user after the deletion succeeded".into(),
-        ));
-    }
+    let limits = Limits::DEFAULT.until(Deadline::after(clock, BUDGET), clock);
+    let released = release(
+        deps.ledger,
+        deps.identity_center,
+        clock,
+        limits,
+        &key,
+        &execution.execution_name,
+    )
+    .await
+    .map_err(|e| match e {
+        LedgerError::Busy { .. } => RevokeError::RevokeInProgressElsewhere(e.to_string()),
+        LedgerError::Unverified(why) | LedgerError::RemovalUnfinished(why) => {
+            RevokeError::RevokeUnverified(why)
+        }
+        LedgerError::Port(p) => port(p),
+    })?;
+    let outcome = match released {
+        Released::Removed => RevokeOutcome::Deleted,
+        Released::LeftStanding => RevokeOutcome::LeftPreExisting,
+        Released::LeftToOthers { execution_name } => RevokeOutcome::LeftForLaterGrant { execution_name },
+        // An earlier run of this revoke finished (the item is closed or we
+        // are no longer a holder): what it did was verified then.
+        Released::NotHolding if grant.pre_existing => RevokeOutcome::LeftPreExisting,
+        Released::NotHolding => RevokeOutcome::AlreadyGone,
+    };
 
     let revoked_at = whole_seconds(clock.now());
     let sessions_valid_until = revoked_at + chrono::Duration::seconds(grant.session_duration_seconds as i64);
     let delay = chrono::Duration::from_std(deps.config.cloudtrail_delay).unwrap_or_default();
     Ok(Revoke {
         revoked_at,
-        verified: expected_assigned == still_assigned,
+        // Deletions are verified with ListAccountAssignments before the
+        // ledger closes; what is left in place is the ledger's to know.
+        verified: true,
         outcome,
         sessions_valid_until,
         report_at: sessions_valid_until + delay,
     })
 }
+
+/// revoke-access's retries and polling stop here, inside its 300 s Lambda
+/// timeout; the state machine runs it again if that was not enough.
+pub const BUDGET: Duration = Duration::from_secs(200);

@@ -21,8 +21,10 @@ use break_glass_core::ErrorType;
 use break_glass_core::clock::ManualClock;
 use break_glass_core::config::{SecretSource, SlackSettings};
 use break_glass_core::contract::{AssignmentSource, Execution, Grant};
-use break_glass_testkit::executions::InMemoryExecutions;
+use break_glass_core::ledger::{Claim, GrantPlan, LedgerKey, plan_grant, plan_granted};
+use break_glass_core::ports::{Ledger, Written};
 use break_glass_testkit::fixtures;
+use break_glass_testkit::ledger::InMemoryLedger;
 use break_glass_testkit::slack::SlackStandIn;
 use break_glass_testkit::sso_mocks::{status, user_assignments};
 use serde_json::Value;
@@ -51,6 +53,37 @@ fn granted() -> Execution {
     execution
 }
 
+/// The ledger as the grant of [`granted`] left it: held by that execution
+/// alone, created by break glass.
+async fn ledger_after_the_grant(execution: &Execution) -> InMemoryLedger {
+    let ledger = InMemoryLedger::default();
+    let grant = execution.grant.as_ref().unwrap();
+    let claim = Claim {
+        key: LedgerKey {
+            user_id: grant.user_id.clone(),
+            account_id: execution.request.account_id.clone(),
+            permission_set_arn: execution.request.permission_set_arn.clone(),
+        },
+        execution_name: execution.execution_name.clone(),
+        slack_user_id: execution.request.requester.slack_user_id.as_str().to_string(),
+        user_name: grant.user_name.clone(),
+        expires_at: grant.expires_at,
+        reason: None,
+        thread: None,
+    };
+    let GrantPlan::Write { item, expected, .. } = plan_grant(None, Some(false), &claim, grant.granted_at)
+    else {
+        panic!("a first grant writes");
+    };
+    assert_eq!(ledger.put(&item, expected).await.unwrap(), Written::Done);
+    let held = plan_granted(&item, &execution.execution_name, grant.granted_at).unwrap();
+    assert_eq!(
+        ledger.put(&held, Some(item.version)).await.unwrap(),
+        Written::Done
+    );
+    ledger
+}
+
 async fn revoke_with(rules: &[&Rule]) -> (Result<Value, revoke_access::RevokeError>, Vec<String>) {
     let slack = SlackStandIn::start("xoxb-r").await;
     let client = mock_client!(aws_sdk_ssoadmin, RuleMode::MatchAny, rules.iter().copied(), |c| c
@@ -60,18 +93,18 @@ async fn revoke_with(rules: &[&Rule]) -> (Result<Value, revoke_access::RevokeErr
     let clock = ManualClock::new("2026-11-30T10:00:00Z".parse().unwrap());
     let config = revoke_access::Config {
         instance: INSTANCE.parse().unwrap(),
-        state_machine_arn: "unused".into(),
+        ledger_table: "unused".into(),
         slack: SlackSettings {
             bot_token: SecretSource::Plain("xoxb-r".into()),
             api_url: slack.api_url(),
         },
         cloudtrail_delay: Duration::from_secs(900),
     };
-    let executions = InMemoryExecutions::default();
+    let ledger = ledger_after_the_grant(&granted()).await;
     let deps = revoke_access::Deps {
         config: &config,
         identity_center: &sso,
-        executions: &executions,
+        ledger: &ledger,
         slack: &slack_api,
         clock: &clock,
     };

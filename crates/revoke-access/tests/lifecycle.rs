@@ -1,21 +1,22 @@
 //! Grant then revoke, with the real handlers, the real SDK against moto
-//! (sso-admin, identitystore, stepfunctions) and Slack over HTTP.
+//! (sso-admin, identitystore, and DynamoDB for the grant ledger) and Slack
+//! over HTTP.
 
 #![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
 
 use break_glass_adapters::directory::IdentityStore;
-use break_glass_adapters::executions::StepFunctions;
 use break_glass_adapters::identity_center::SsoAdmin;
+use break_glass_adapters::ledger::DynamoLedger;
 use break_glass_adapters::slack::{BotToken, SlackWebApi};
 use break_glass_core::access::IdentityLookup;
 use break_glass_core::clock::{Clock, ManualClock};
 use break_glass_core::config::{SecretSource, SlackSettings};
 use break_glass_core::contract::{AccessRequest, Execution, Requester, SlackThread};
 use break_glass_core::domain::AccessDuration;
-use break_glass_core::ports::Executions;
-use break_glass_testkit::executions::InMemoryExecutions;
+use break_glass_core::ledger::{Claim, GrantPlan, ItemState, LedgerItem, LedgerKey, Origin, plan_grant};
+use break_glass_core::ports::{Ledger, Written};
 use break_glass_testkit::moto::{self, IdentityCenterFixture};
 use break_glass_testkit::slack::SlackStandIn;
 use serde_json::Value;
@@ -30,6 +31,7 @@ struct World {
     slack_api: SlackWebApi,
     sso: SsoAdmin,
     directory: IdentityStore,
+    ledger: DynamoLedger,
     clock: ManualClock,
     grant_config: grant_access::Config,
     revoke_config: revoke_access::Config,
@@ -49,20 +51,24 @@ impl World {
             api_url: slack.api_url(),
         };
         let instance = fx.instance_arn.parse().unwrap();
+        let table = moto::unique("ledger");
+        moto::create_ledger_table(&sdk, &table).await.unwrap();
         Self {
             sso: SsoAdmin::from_sdk(&sdk, fx.instance_arn.parse().unwrap()),
             directory: IdentityStore::from_sdk(&sdk, &fx.identity_store_id),
+            ledger: DynamoLedger::from_sdk(&sdk, &table),
             slack_api: SlackWebApi::new(slack.api_url(), Some(BotToken::new(TOKEN))),
             grant_config: grant_access::Config {
                 instance: fx.instance_arn.parse().unwrap(),
                 identity_store_id: fx.identity_store_id.clone(),
-                state_machine_arn: "unused".into(),
+                ledger_table: table.clone(),
                 lookup,
+                workspaces: break_glass_testkit::fixtures::workspaces().clone(),
                 slack: settings.clone(),
             },
             revoke_config: revoke_access::Config {
                 instance,
-                state_machine_arn: "unused".into(),
+                ledger_table: table,
                 slack: settings,
                 cloudtrail_delay: Duration::from_secs(15 * 60),
             },
@@ -101,31 +107,23 @@ impl World {
         Execution::new(request.execution_name(1), request)
     }
 
-    async fn grant(
-        &self,
-        execution: &Execution,
-        executions: &dyn Executions,
-    ) -> Result<Value, grant_access::GrantError> {
+    async fn grant(&self, execution: &Execution) -> Result<Value, grant_access::GrantError> {
         let deps = grant_access::Deps {
             config: &self.grant_config,
             identity_center: &self.sso,
             directory: &self.directory,
-            executions,
+            ledger: &self.ledger,
             slack: &self.slack_api,
             clock: &self.clock,
         };
         grant_access::handle(serde_json::to_value(execution).unwrap(), &deps).await
     }
 
-    async fn revoke(
-        &self,
-        granted: &Value,
-        executions: &dyn Executions,
-    ) -> Result<Value, revoke_access::RevokeError> {
+    async fn revoke(&self, granted: &Value) -> Result<Value, revoke_access::RevokeError> {
         let deps = revoke_access::Deps {
             config: &self.revoke_config,
             identity_center: &self.sso,
-            executions,
+            ledger: &self.ledger,
             slack: &self.slack_api,
             clock: &self.clock,
         };
@@ -136,9 +134,17 @@ impl World {
         moto::assigned_users(&self.sdk, &self.fx, ACCOUNT).await
     }
 
-    async fn no_executions(&self) -> StepFunctions {
-        let arn = moto::state_machine(&self.sdk, &moto::unique("lifecycle")).await;
-        StepFunctions::from_sdk(&self.sdk, arn)
+    /// The ledger item of `user`'s assignment, read as grant and revoke do.
+    async fn item(&self, user: &str) -> Option<LedgerItem> {
+        self.ledger.get(&self.key(user)).await.unwrap()
+    }
+
+    fn key(&self, user: &str) -> LedgerKey {
+        LedgerKey {
+            user_id: user.into(),
+            account_id: ACCOUNT.parse().unwrap(),
+            permission_set_arn: self.fx.permission_set_arn.parse().unwrap(),
+        }
     }
 
     fn thread(&self) -> Vec<String> {
@@ -150,10 +156,9 @@ impl World {
 async fn grant_then_revoke_leaves_nothing_and_tells_the_thread() {
     let world = World::new().await;
     let user = world.person("U0001", "alice").await;
-    let executions = world.no_executions().await;
     let execution = world.request("U0001", "1700000000.000100", 60);
 
-    let granted = world.grant(&execution, &executions).await.unwrap();
+    let granted = world.grant(&execution).await.unwrap();
     assert_eq!(world.assigned().await, vec![user.clone()]);
     assert_eq!(granted["grant"]["user_id"], user.as_str());
     assert_eq!(granted["grant"]["user_name"], "alice@example.com");
@@ -169,7 +174,7 @@ async fn grant_then_revoke_leaves_nothing_and_tells_the_thread() {
     );
 
     world.clock.set("2026-11-30T10:00:00Z".parse().unwrap());
-    let revoked = world.revoke(&granted, &executions).await.unwrap();
+    let revoked = world.revoke(&granted).await.unwrap();
     assert!(world.assigned().await.is_empty());
     assert_eq!(revoked["revoke"]["outcome"]["action"], "deleted");
     assert_eq!(revoked["revoke"]["verified"], true);
@@ -207,12 +212,8 @@ async fn access_the_user_already_had_survives_the_revoke() {
     let world = World::new().await;
     let user = world.person("U0001", "alice").await;
     moto::assign(&world.sdk, &world.fx, ACCOUNT, &user).await;
-    let executions = world.no_executions().await;
 
-    let granted = world
-        .grant(&world.request("U0001", "1.1", 60), &executions)
-        .await
-        .unwrap();
+    let granted = world.grant(&world.request("U0001", "1.1", 60)).await.unwrap();
     assert_eq!(granted["grant"]["pre_existing"], true);
     assert_eq!(granted["grant"]["assignment"], "pre_existing");
     assert_eq!(
@@ -221,7 +222,7 @@ async fn access_the_user_already_had_survives_the_revoke() {
         "nothing created twice"
     );
 
-    let revoked = world.revoke(&granted, &executions).await.unwrap();
+    let revoked = world.revoke(&granted).await.unwrap();
     assert_eq!(revoked["revoke"]["outcome"]["action"], "left_pre_existing");
     assert_eq!(revoked["revoke"]["verified"], true);
     assert_eq!(world.assigned().await, vec![user]);
@@ -241,55 +242,67 @@ async fn access_the_user_already_had_survives_the_revoke() {
 async fn overlapping_grants_end_with_the_later_ones_revoke() {
     let world = World::new().await;
     let user = world.person("U0001", "alice").await;
-    let executions = InMemoryExecutions::default();
 
     // A: 60 minutes from 09:00. B: clicked at 09:30 on another message, 60 minutes.
     let a = world.request("U0001", "1.1", 60);
-    executions.started(&a);
-    let a_granted = world.grant(&a, &executions).await.unwrap();
-    executions.granted(&a_granted);
+    let a_granted = world.grant(&a).await.unwrap();
     assert_eq!(a_granted["grant"]["assignment"], "created");
 
     world.clock.set("2026-11-30T09:30:00Z".parse().unwrap());
     let b = world.request("U0001", "2.2", 60);
-    executions.started(&b);
-    let b_granted = world.grant(&b, &executions).await.unwrap();
-    executions.granted(&b_granted);
+    let b_granted = world.grant(&b).await.unwrap();
     assert_eq!(b_granted["grant"]["assignment"], "shared_with_running_execution");
     assert_eq!(b_granted["grant"]["pre_existing"], false);
     assert_eq!(world.assigned().await, vec![user.clone()]);
 
     // A's time is up while B still runs: access stays.
     world.clock.set("2026-11-30T10:00:00Z".parse().unwrap());
-    let a_revoked = world.revoke(&a_granted, &executions).await.unwrap();
-    executions.ended(&a.execution_name);
+    let a_revoked = world.revoke(&a_granted).await.unwrap();
     assert_eq!(a_revoked["revoke"]["outcome"]["action"], "left_for_later_grant");
     assert_eq!(
         a_revoked["revoke"]["outcome"]["execution_name"],
         b.execution_name.as_str()
     );
-    assert_eq!(world.assigned().await, vec![user]);
+    assert_eq!(world.assigned().await, vec![user.clone()]);
+    let item = world.item(&user).await.unwrap();
+    assert_eq!(item.state, ItemState::Held);
+    let holders: Vec<&str> = item.holders.iter().map(|h| h.execution_name.as_str()).collect();
+    assert_eq!(holders, [b.execution_name.as_str()], "A left, B holds");
 
     // B's revoke removes it.
     world.clock.set("2026-11-30T10:30:00Z".parse().unwrap());
-    let b_revoked = world.revoke(&b_granted, &executions).await.unwrap();
+    let b_revoked = world.revoke(&b_granted).await.unwrap();
     assert_eq!(b_revoked["revoke"]["outcome"]["action"], "deleted");
     assert!(world.assigned().await.is_empty());
+    assert_eq!(world.item(&user).await.unwrap().state, ItemState::Closed);
 }
 
 #[tokio::test]
 async fn a_grant_waits_for_another_execution_that_is_still_granting() {
     let world = World::new().await;
     let user = world.person("U0001", "alice").await;
-    let executions = InMemoryExecutions::default();
-    // Another execution has created the assignment but not finished its step.
+    // Another execution has created the assignment but not finished its
+    // step: the ledger shows it `granting` under A's lease.
     let a = world.request("U0001", "1.1", 60);
-    executions.started(&a);
+    let claim = Claim {
+        key: world.key(&user),
+        execution_name: a.execution_name.clone(),
+        slack_user_id: "U0001".into(),
+        user_name: "alice@example.com".into(),
+        expires_at: world.clock.now() + chrono::Duration::minutes(60),
+        reason: None,
+        thread: None,
+    };
+    let GrantPlan::Write { item, expected, .. } = plan_grant(None, Some(false), &claim, world.clock.now())
+    else {
+        panic!("a first grant writes");
+    };
+    assert_eq!(item.state, ItemState::Granting);
+    assert_eq!(world.ledger.put(&item, expected).await.unwrap(), Written::Done);
     moto::assign(&world.sdk, &world.fx, ACCOUNT, &user).await;
 
     let b = world.request("U0001", "2.2", 60);
-    executions.started(&b);
-    let err = world.grant(&b, &executions).await.unwrap_err();
+    let err = world.grant(&b).await.unwrap_err();
     assert_eq!(
         break_glass_core::ErrorType::error_type(&err),
         "GrantInProgressElsewhere"
@@ -302,28 +315,22 @@ async fn standing_access_is_never_removed_even_through_overlapping_grants() {
     let world = World::new().await;
     let user = world.person("U0001", "alice").await;
     moto::assign(&world.sdk, &world.fx, ACCOUNT, &user).await;
-    let executions = InMemoryExecutions::default();
 
     let a = world.request("U0001", "1.1", 60);
-    executions.started(&a);
-    let a_granted = world.grant(&a, &executions).await.unwrap();
-    executions.granted(&a_granted);
+    let a_granted = world.grant(&a).await.unwrap();
     let b = world.request("U0001", "2.2", 30);
-    executions.started(&b);
-    let b_granted = world.grant(&b, &executions).await.unwrap();
+    let b_granted = world.grant(&b).await.unwrap();
     assert_eq!(b_granted["grant"]["pre_existing"], true, "inherits A's knowledge");
 
     world.clock.advance(Duration::from_secs(3600));
-    executions.ended(&a.execution_name);
-    world.revoke(&a_granted, &executions).await.unwrap();
-    world.revoke(&b_granted, &executions).await.unwrap();
+    world.revoke(&a_granted).await.unwrap();
+    world.revoke(&b_granted).await.unwrap();
     assert_eq!(world.assigned().await, vec![user]);
 }
 
 #[tokio::test]
 async fn an_unknown_user_gets_nothing_and_is_told_why() {
     let world = World::new().await;
-    let executions = world.no_executions().await;
     world.slack.add_user("U0NOMAIL", None);
     world.slack.add_user("U0STRANGER", Some("stranger@example.com"));
 
@@ -341,10 +348,7 @@ async fn an_unknown_user_gets_nothing_and_is_told_why() {
             "your Slack profile has no e-mail address, so no Identity Center user can be matched",
         ),
     ] {
-        let err = world
-            .grant(&world.request(user, "1.1", 60), &executions)
-            .await
-            .unwrap_err();
+        let err = world.grant(&world.request(user, "1.1", 60)).await.unwrap_err();
         assert_eq!(break_glass_core::ErrorType::error_type(&err), "IdentityNotFound");
         let last = world.thread().pop().unwrap();
         assert_eq!(
@@ -367,18 +371,11 @@ async fn username_lookup_matches_the_user_name_only() {
         "alice@example.com",
     )
     .await;
-    let executions = world.no_executions().await;
-    let err = world
-        .grant(&world.request("U0001", "1.1", 60), &executions)
-        .await
-        .unwrap_err();
+    let err = world.grant(&world.request("U0001", "1.1", 60)).await.unwrap_err();
     assert_eq!(break_glass_core::ErrorType::error_type(&err), "IdentityNotFound");
 
     let bob = world.person("U0002", "bob").await;
-    world
-        .grant(&world.request("U0002", "1.1", 60), &executions)
-        .await
-        .unwrap();
+    world.grant(&world.request("U0002", "1.1", 60)).await.unwrap();
     assert_eq!(world.assigned().await, vec![bob]);
 }
 
@@ -386,13 +383,9 @@ async fn username_lookup_matches_the_user_name_only() {
 async fn revoking_twice_is_fine() {
     let world = World::new().await;
     world.person("U0001", "alice").await;
-    let executions = world.no_executions().await;
-    let granted = world
-        .grant(&world.request("U0001", "1.1", 60), &executions)
-        .await
-        .unwrap();
-    world.revoke(&granted, &executions).await.unwrap();
-    let again = world.revoke(&granted, &executions).await.unwrap();
+    let granted = world.grant(&world.request("U0001", "1.1", 60)).await.unwrap();
+    world.revoke(&granted).await.unwrap();
+    let again = world.revoke(&granted).await.unwrap();
     assert_eq!(again["revoke"]["outcome"]["action"], "already_gone");
     assert_eq!(again["revoke"]["verified"], true);
     assert!(world.assigned().await.is_empty());
@@ -402,35 +395,52 @@ async fn revoking_twice_is_fine() {
 async fn slack_being_down_never_fails_a_grant_or_a_revoke() {
     let world = World::new().await;
     let user = world.person("U0001", "alice").await;
-    let executions = world.no_executions().await;
     world.slack.fail_posts_with(Some("channel_not_found"));
-    let granted = world
-        .grant(&world.request("U0001", "1.1", 60), &executions)
-        .await
-        .unwrap();
+    let granted = world.grant(&world.request("U0001", "1.1", 60)).await.unwrap();
     assert_eq!(world.assigned().await, vec![user]);
-    world.revoke(&granted, &executions).await.unwrap();
+    world.revoke(&granted).await.unwrap();
     assert!(world.assigned().await.is_empty());
     assert!(world.slack.posts().is_empty());
 }
 
 #[tokio::test]
-async fn step_functions_on_moto_lists_no_holders_for_a_lone_execution() {
-    // The real adapter against moto: our own running execution is not a holder.
+async fn the_ledger_records_the_hold_and_closes_it_after_a_verified_removal() {
     let world = World::new().await;
-    world.person("U0001", "alice").await;
-    let sm = moto::state_machine(&world.sdk, &moto::unique("self")).await;
-    let executions = StepFunctions::from_sdk(&world.sdk, &sm);
+    let user = world.person("U0001", "alice").await;
     let execution = world.request("U0001", "1.1", 60);
-    executions
-        .start(
-            &execution.execution_name,
-            &serde_json::to_string(&execution).unwrap(),
-        )
-        .await
-        .unwrap();
-    let granted = world.grant(&execution, &executions).await.unwrap();
-    assert_eq!(granted["grant"]["assignment"], "created");
-    let revoked = world.revoke(&granted, &executions).await.unwrap();
-    assert_eq!(revoked["revoke"]["outcome"]["action"], "deleted");
+    assert_eq!(world.item(&user).await, None);
+
+    let granted = world.grant(&execution).await.unwrap();
+    let held = world.item(&user).await.unwrap();
+    assert_eq!(held.state, ItemState::Held);
+    assert_eq!(held.origin, Origin::BreakGlass);
+    assert_eq!(held.operator, None);
+    assert_eq!(held.user_name, "alice@example.com");
+    let holders: Vec<&str> = held.holders.iter().map(|h| h.execution_name.as_str()).collect();
+    assert_eq!(holders, [execution.execution_name.as_str()]);
+    assert_eq!(
+        held.holders[0].expires_at,
+        "2026-11-30T10:00:00Z"
+            .parse::<chrono::DateTime<chrono::Utc>>()
+            .unwrap()
+    );
+    assert_eq!(
+        world.ledger.open_items().await.unwrap(),
+        vec![held.clone()],
+        "an open hold is what the reconciler sees"
+    );
+
+    world.clock.set("2026-11-30T10:00:00Z".parse().unwrap());
+    world.revoke(&granted).await.unwrap();
+    let closed = world.item(&user).await.unwrap();
+    assert_eq!(closed.state, ItemState::Closed);
+    assert!(closed.holders.is_empty());
+    assert!(closed.version > held.version);
+    let ten: chrono::DateTime<chrono::Utc> = "2026-11-30T10:00:00Z".parse().unwrap();
+    assert!(
+        closed.closed_at.is_some_and(|t| t >= ten),
+        "{:?}",
+        closed.closed_at
+    );
+    assert!(world.ledger.open_items().await.unwrap().is_empty());
 }
