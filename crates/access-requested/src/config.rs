@@ -1,6 +1,6 @@
 use break_glass_core::config::{self, ConfigError, Env, SecretSource};
-use break_glass_core::domain::{AccessDuration, InstanceArn, PermissionSetArn};
-use break_glass_core::policy::Policy;
+use break_glass_core::domain::{AccessDuration, InstanceArn, PermissionSetArn, SlackAppId};
+use break_glass_core::policy::{Policy, SlackWorkspaces};
 
 /// access-requested's configuration, read once at cold start.
 #[derive(Debug, Clone)]
@@ -20,8 +20,9 @@ impl Config {
             });
         }
         let instance: InstanceArn = config::required_parsed(env, "SSO_INSTANCE_ARN")?;
-        let accounts = config::required_list(env, "ALLOWED_ACCOUNT_IDS")?;
-        let permission_sets = config::required_list::<PermissionSetArn>(env, "ALLOWED_PERMISSION_SET_ARNS")?;
+        let accounts = config::required_allow_list(env, "ALLOWED_ACCOUNT_IDS")?;
+        let permission_sets =
+            config::required_allow_list::<PermissionSetArn>(env, "ALLOWED_PERMISSION_SET_ARNS")?;
         if let Some(foreign) = permission_sets.iter().find(|ps| !ps.belongs_to(&instance)) {
             return Err(ConfigError::Invalid {
                 var: "ALLOWED_PERMISSION_SET_ARNS",
@@ -31,7 +32,23 @@ impl Config {
                 ),
             });
         }
-        let users = config::list(env, "ALLOWED_SLACK_USER_IDS")?.filter(|u| !u.is_empty());
+        let workspaces = SlackWorkspaces::from_env(env)?;
+        // Unset: any full member of our workspaces. Set but empty is refused
+        // by allow_list: a typo must not open break glass to everyone.
+        let users = config::allow_list(env, "ALLOWED_SLACK_USER_IDS")?;
+        // Optional, but when set it is checked, so set-but-blank is an error
+        // rather than a quietly disabled check.
+        let app = env
+            .get("SLACK_APP_ID")
+            .map(|raw| {
+                raw.trim()
+                    .parse::<SlackAppId>()
+                    .map_err(|e| ConfigError::Invalid {
+                        var: "SLACK_APP_ID",
+                        reason: e.to_string(),
+                    })
+            })
+            .transpose()?;
         let minutes = |var: &'static str, default: u64| -> Result<AccessDuration, ConfigError> {
             let value = config::parsed::<u64>(env, var)?.unwrap_or(default);
             AccessDuration::from_minutes(value).map_err(|e| ConfigError::Invalid {
@@ -53,6 +70,8 @@ impl Config {
                 instance,
                 accounts,
                 permission_sets,
+                workspaces,
+                app,
                 users,
                 default_duration,
                 max_duration,
@@ -67,7 +86,7 @@ mod tests {
     use super::*;
     use break_glass_core::config::map_env;
 
-    const BASE: [(&str, &str); 5] = [
+    const BASE: [(&str, &str); 6] = [
         (
             "STATE_MACHINE_ARN",
             "arn:aws:states:eu-west-1:123456789012:stateMachine:break-glass",
@@ -79,6 +98,7 @@ mod tests {
             "arn:aws:sso:::permissionSet/ssoins-12345/ps-12345",
         ),
         ("SLACK_SIGNING_SECRET", "s3cr3t"),
+        ("ALLOWED_SLACK_TEAM_IDS", "T0001"),
     ];
 
     fn with(extra: &[(&'static str, &'static str)], without: &str) -> Result<Config, ConfigError> {
@@ -96,6 +116,58 @@ mod tests {
         assert_eq!(config.policy.max_duration.minutes(), 240);
         assert_eq!(config.policy.accounts.len(), 2);
         assert_eq!(config.policy.users, None);
+        assert_eq!(config.policy.app, None);
+        assert_eq!(config.policy.workspaces.teams.len(), 1);
+        assert!(config.policy.workspaces.enterprises.is_empty());
+    }
+
+    #[test]
+    fn every_allow_list_set_but_empty_stops_the_function() {
+        for var in [
+            "ALLOWED_ACCOUNT_IDS",
+            "ALLOWED_PERMISSION_SET_ARNS",
+            "ALLOWED_SLACK_USER_IDS",
+            "ALLOWED_SLACK_TEAM_IDS",
+            "ALLOWED_SLACK_ENTERPRISE_IDS",
+        ] {
+            // "" is what Terraform's join(",", []) gives; "," a typo.
+            for empty in ["", ",", " , "] {
+                let err = with(&[(var, empty)], var).unwrap_err().to_string();
+                assert!(
+                    err.starts_with(&format!("environment variable {var} is invalid")),
+                    "{var}={empty:?}: {err}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn optional_slack_settings_are_read_strictly() {
+        let config = with(
+            &[
+                ("ALLOWED_SLACK_ENTERPRISE_IDS", "E0001"),
+                ("ALLOWED_SLACK_USER_IDS", "U0001,W0002"),
+                ("SLACK_APP_ID", "A0BREAKGLASS"),
+            ],
+            "",
+        )
+        .unwrap();
+        assert_eq!(config.policy.workspaces.enterprises.len(), 1);
+        assert_eq!(config.policy.users.map(|u| u.len()), Some(2));
+        assert_eq!(
+            config.policy.app.map(|a| a.to_string()).as_deref(),
+            Some("A0BREAKGLASS")
+        );
+        for (var, value) in [
+            ("SLACK_APP_ID", ""),
+            ("SLACK_APP_ID", "B0BOT"),
+            ("ALLOWED_SLACK_TEAM_IDS", "E0001"),
+            ("ALLOWED_SLACK_ENTERPRISE_IDS", "T0001"),
+            ("ALLOWED_SLACK_USER_IDS", "T0001"),
+        ] {
+            let err = with(&[(var, value)], var).unwrap_err().to_string();
+            assert!(err.contains(var), "{var}={value:?}: {err}");
+        }
     }
 
     #[test]

@@ -186,7 +186,10 @@ pub fn ephemeral_text(outcome: &Outcome) -> Option<String> {
 async fn respond(outcome: &Outcome, deps: &Deps<'_>) -> ApiGatewayV2httpResponse {
     match outcome {
         Outcome::BadEncoding => text(400, "request body is not valid base64"),
-        Outcome::Unauthorized(err) => text(401, &format!("request refused: {err}")),
+        // Whoever fails the signature check learns nothing from the answer
+        // (not which header, not how far off our clock is); the log has the
+        // precise reason.
+        Outcome::Unauthorized(_) => text(401, "invalid request signature"),
         Outcome::Malformed(err) => text(400, &format!("malformed interaction: {err}")),
         Outcome::Ignored(_) => text(200, ""),
         Outcome::Refused(..) | Outcome::Attempted { .. } => {
@@ -233,6 +236,7 @@ fn log(outcome: &Outcome) {
             outcome = "refused",
             reason = %violation,
             slack_user = %click.user_id,
+            slack_team = %click.team_id,
             account = %click.account_id,
             permission_set = %click.permission_set_arn,
             "refused by policy"

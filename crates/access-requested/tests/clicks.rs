@@ -33,10 +33,18 @@ struct World {
 
 impl World {
     async fn new() -> Self {
-        Self::with_users(None).await
+        Self::with_env(&[]).await
     }
 
     async fn with_users(users: Option<&'static str>) -> Self {
+        match users {
+            Some(users) => Self::with_env(&[("ALLOWED_SLACK_USER_IDS", users)]).await,
+            None => Self::new().await,
+        }
+    }
+
+    /// Our workspace is the seed's `T0001`; `extra` adds or overrides.
+    async fn with_env(extra: &[(&'static str, &'static str)]) -> Self {
         let sdk = moto::sdk().await;
         let state_machine_arn = moto::state_machine(&sdk, &moto::unique("clicks")).await;
         let sm: &'static str = Box::leak(state_machine_arn.clone().into_boxed_str());
@@ -49,10 +57,9 @@ impl World {
                 "arn:aws:sso:::permissionSet/ssoins-12345/ps-12345",
             ),
             ("SLACK_SIGNING_SECRET", SECRET),
+            ("ALLOWED_SLACK_TEAM_IDS", "T0001"),
         ];
-        if let Some(users) = users {
-            env.push(("ALLOWED_SLACK_USER_IDS", users));
-        }
+        env.extend_from_slice(extra);
         let map: std::collections::HashMap<String, String> = env
             .into_iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -61,7 +68,7 @@ impl World {
         let slack = SlackStandIn::start("xoxb-test").await;
         Self {
             executions: StepFunctions::from_sdk(&sdk, &state_machine_arn),
-            slack_api: SlackWebApi::new(slack.api_url(), None),
+            slack_api: SlackWebApi::new(slack.api_url(), None).with_hooks_url(slack.hooks_url()),
             sdk,
             state_machine_arn,
             config,
@@ -238,6 +245,8 @@ async fn forged_stale_and_unsigned_clicks_are_refused_with_401_and_start_nothing
     let tampered_body = body.replace("U0001", "U0666");
     tampered_headers.push(("x-other".into(), "1".into()));
 
+    let captured = Captured::default();
+    let _guard = capture_logs(&captured);
     for (headers, body, reason) in [
         (forged, body.clone(), "signature does not match"),
         (stale, body.clone(), "301 s old"),
@@ -246,11 +255,9 @@ async fn forged_stale_and_unsigned_clicks_are_refused_with_401_and_start_nothing
     ] {
         let response = world.click(event(&headers, &body, false)).await;
         assert_eq!(response.status_code, 401, "{reason}");
-        assert!(
-            body_text(&response).contains(reason),
-            "{reason}: {}",
-            body_text(&response)
-        );
+        // Opaque to whoever sent it: not which check failed, not our clock.
+        assert_eq!(body_text(&response), "invalid request signature", "{reason}");
+        assert!(captured.text().contains(reason), "{reason} is logged");
     }
     assert!(world.executions().await.is_empty());
 }
@@ -437,6 +444,24 @@ fn config_names_the_first_missing_variable() {
 #[derive(Clone, Default)]
 struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
 
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+/// Sends this thread's logs (JSON, every level) to `captured` while the
+/// guard lives.
+fn capture_logs(captured: &Captured) -> tracing::subscriber::DefaultGuard {
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    tracing::subscriber::set_default(subscriber)
+}
+
 impl std::io::Write for Captured {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.0.lock().unwrap().extend_from_slice(buf);
@@ -451,13 +476,7 @@ impl std::io::Write for Captured {
 async fn secrets_signatures_bodies_and_response_urls_never_reach_the_logs() {
     let world = World::new().await;
     let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let _guard = capture_logs(&captured);
 
     let response_url = "https://hooks.slack.com/actions/T0001/5550001/SeCrEtToKeN";
     let click = seed_click("U0001", "1.1", response_url);
@@ -482,7 +501,7 @@ async fn secrets_signatures_bodies_and_response_urls_never_reach_the_logs() {
     let (headers, body2) = signed(&outsider, NOW);
     world.click(event(&headers, &body2, false)).await;
 
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     assert!(
         logs.contains("break glass started"),
         "the handler did log: {logs}"
@@ -499,4 +518,197 @@ async fn secrets_signatures_bodies_and_response_urls_never_reach_the_logs() {
     ] {
         assert!(!logs.contains(secret), "{secret:?} leaked into the logs:\n{logs}");
     }
+}
+
+/// A Block Kit click on a JSON-valued button, in workspace `T0001`.
+fn block_click(response_url: &str) -> Value {
+    let value = json!({
+        "account_id": "123456789012",
+        "permission_set_arn": "arn:aws:sso:::permissionSet/ssoins-12345/ps-12345",
+    });
+    json!({
+        "type": "block_actions",
+        "user": {"id": "U0002", "username": "bob", "team_id": "T0001"},
+        "team": {"id": "T0001", "domain": "example"},
+        "enterprise": null,
+        "is_enterprise_install": false,
+        "container": {"type": "message", "message_ts": "1700000100.000100", "channel_id": "C777", "is_ephemeral": false},
+        "channel": {"id": "C777", "name": "incidents"},
+        "message": {"type": "message", "ts": "1700000100.000100"},
+        "response_url": response_url,
+        "trigger_id": "4.5.6", "api_app_id": "A0BREAKGLASS", "state": {"values": {}},
+        "actions": [{"type": "button", "action_id": "break_glass", "block_id": "bg", "value": value.to_string(), "action_ts": "1700000101.000300"}]
+    })
+}
+
+#[tokio::test]
+async fn clicks_from_other_workspaces_and_organisations_are_refused_and_start_nothing() {
+    let world = World::with_env(&[
+        ("ALLOWED_SLACK_ENTERPRISE_IDS", "E0OURS"),
+        ("ALLOWED_SLACK_TEAM_IDS", "T0001,T0002"),
+    ])
+    .await;
+    let url = world.slack.response_url("1");
+    let mut other_team = seed_click("U0001", "1.1", &url);
+    other_team["team"] = json!({"id": "T0PARTNER", "domain": "partner"});
+    // Slack Connect: the channel (and team.id) is ours, the clicker is not.
+    let mut connect = block_click(&url);
+    connect["user"]["team_id"] = json!("T0PARTNER");
+    let mut other_org = block_click(&url);
+    other_org["enterprise"] = json!({"id": "E0THEIRS", "name": "Partner Inc"});
+    let mut other_org_on_team = seed_click("U0001", "1.1", &url);
+    other_org_on_team["team"]["enterprise_id"] = json!("E0THEIRS");
+    let mut our_org = block_click(&url);
+    our_org["enterprise"] = json!({"id": "E0OURS", "name": "Us"});
+    our_org["team"]["enterprise_id"] = json!("E0OURS");
+
+    for (click, reason) in [
+        (other_team, "Slack workspace T0PARTNER is not ours"),
+        (connect, "Slack workspace T0PARTNER is not ours"),
+        (other_org, "Slack organisation E0THEIRS is not ours"),
+        (other_org_on_team, "Slack organisation E0THEIRS is not ours"),
+    ] {
+        let (headers, body) = signed(&click, NOW);
+        let response = world.click(event(&headers, &body, false)).await;
+        assert_eq!(response.status_code, 200, "{reason}");
+        assert_eq!(
+            ephemeral(&response),
+            format!(
+                ":no_entry: Break glass refused: this click did not come from our Slack: {reason}. Nothing was granted."
+            )
+        );
+    }
+    assert!(world.executions().await.is_empty());
+    // Block Kit clickers were told through response_url (theirs is Slack's).
+    let told: Vec<String> = world
+        .slack
+        .responses()
+        .iter()
+        .map(|r| r["text"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(told.len(), 2, "{told:?}");
+    assert!(told.iter().all(|t| t.contains("did not come from our Slack")));
+
+    // Our organisation, our team: started.
+    let (headers, body) = signed(&our_org, NOW);
+    let response = world.click(event(&headers, &body, false)).await;
+    assert_eq!(response.status_code, 200);
+    assert_eq!(world.executions().await.len(), 1);
+}
+
+#[tokio::test]
+async fn the_app_is_checked_when_slack_app_id_is_set() {
+    let world = World::with_env(&[("SLACK_APP_ID", "A0BREAKGLASS")]).await;
+    let url = world.slack.response_url("1");
+    let mut other_app = block_click(&url);
+    other_app["api_app_id"] = json!("A0OTHER");
+    let (headers, body) = signed(&other_app, NOW);
+    let response = world.click(event(&headers, &body, false)).await;
+    assert_eq!(
+        ephemeral(&response),
+        ":no_entry: Break glass refused: this click did not come through the break-glass Slack app. Nothing was granted."
+    );
+    // Legacy attachments carry no api_app_id: with SLACK_APP_ID set, refused.
+    let (headers, body) = signed(&seed_click("U0001", "1.1", &url), NOW);
+    let response = world.click(event(&headers, &body, false)).await;
+    assert!(ephemeral(&response).contains("break-glass Slack app"));
+    assert!(world.executions().await.is_empty());
+
+    let (headers, body) = signed(&block_click(&url), NOW);
+    world.click(event(&headers, &body, false)).await;
+    assert_eq!(world.executions().await.len(), 1);
+}
+
+#[tokio::test]
+async fn what_slack_would_never_send_is_a_400_that_echoes_little_and_posts_nowhere() {
+    let world = World::new().await;
+    let captured = Captured::default();
+    let _guard = capture_logs(&captured);
+    let seed = seed_click("U0001", "1.1", "https://hooks.slack.com/actions/T0001/1/x");
+    let seed_body = interaction_body(&seed);
+
+    let foreign_url = block_click(&format!("{}/actions/T0001/1/Zp4hQ2", world.slack.hooks_url()));
+    let long = "Z".repeat(2000);
+    let mut long_callback = seed.clone();
+    long_callback["callback_id"] = json!(format!("deployment_{long}"));
+    let mut array_user = seed.clone();
+    array_user["user"] = json!(["U0001", "alice"]);
+
+    let bodies = [
+        (format!("{seed_body}&{seed_body}"), "more than one payload field"),
+        (format!("pay%6Coad=%7B%7D&{seed_body}"), "percent-encoding"),
+        (interaction_body(&foreign_url), "not a Slack response URL"),
+        (interaction_body(&long_callback), "no 12-digit account id"),
+        (interaction_body(&array_user), "user is not an object"),
+        (
+            seed_body.replacen("%22type%22", "%22type%22%3A%22x%22%2C%22type%22", 1),
+            "duplicate key",
+        ),
+    ];
+    for (body, reason) in bodies {
+        let headers = slack_headers(SECRET, NOW, body.as_bytes());
+        let response = world.click(event(&headers, &body, false)).await;
+        assert_eq!(response.status_code, 400, "{reason}");
+        let text = body_text(&response);
+        assert!(text.contains(reason), "{reason}: {text}");
+        assert!(text.len() < 160, "{reason}: {} characters", text.len());
+    }
+    let logs = captured.text();
+    assert!(!logs.contains(&long[..60]), "long values are clipped in the log");
+    assert!(
+        !logs.contains(&world.slack.hooks_url()),
+        "the refused URL is not logged"
+    );
+    assert!(world.executions().await.is_empty());
+    assert!(
+        world.slack.responses().is_empty(),
+        "nothing posted to the stand-in's own URL"
+    );
+}
+
+#[test]
+fn an_allow_list_set_but_empty_stops_the_function_naming_it() {
+    let base = [
+        ("STATE_MACHINE_ARN", "arn:aws:states:us-east-1:1:stateMachine:x"),
+        ("SSO_INSTANCE_ARN", "arn:aws:sso:::instance/ssoins-12345"),
+        ("ALLOWED_ACCOUNT_IDS", "123456789012"),
+        (
+            "ALLOWED_PERMISSION_SET_ARNS",
+            "arn:aws:sso:::permissionSet/ssoins-12345/ps-12345",
+        ),
+        ("SLACK_SIGNING_SECRET", SECRET),
+        ("ALLOWED_SLACK_TEAM_IDS", "T0001"),
+    ];
+    let config = |extra: (&str, &str)| {
+        let mut map: std::collections::HashMap<String, String> =
+            base.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        map.insert(extra.0.into(), extra.1.into());
+        Config::from_env(&move |k: &str| map.get(k).cloned())
+    };
+    for (var, value) in [
+        ("ALLOWED_SLACK_USER_IDS", ","),
+        ("ALLOWED_SLACK_USER_IDS", ""),
+        ("ALLOWED_SLACK_TEAM_IDS", ""),
+        ("ALLOWED_ACCOUNT_IDS", " , "),
+    ] {
+        let err = config((var, value)).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "environment variable {var} is invalid: it is set but lists nothing; an empty allow list is a mistake, not a policy"
+            )
+        );
+    }
+    let mut without_teams: Vec<(&str, &str)> = base.to_vec();
+    without_teams.retain(|(k, _)| *k != "ALLOWED_SLACK_TEAM_IDS");
+    let map: std::collections::HashMap<String, String> = without_teams
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    assert_eq!(
+        Config::from_env(&move |k: &str| map.get(k).cloned())
+            .unwrap_err()
+            .to_string(),
+        "environment variable ALLOWED_SLACK_TEAM_IDS is required but not set"
+    );
 }
