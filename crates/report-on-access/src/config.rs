@@ -1,10 +1,43 @@
+use std::time::Duration;
+
+use break_glass_core::audit::{LOOKUP_INTERVAL, LogGroup, insights};
 use break_glass_core::config::{self, ConfigError, Env, SlackSettings};
+
+/// Where the report reads CloudTrail (`REPORT_SOURCE`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReportSource {
+    /// `lookup-events` (the default): works in every account, management
+    /// events only, 2 calls per second per region.
+    LookupEvents,
+    /// `logs-insights`: an organisation trail's log group
+    /// (`CLOUDTRAIL_LOG_GROUP`), every region and data events included.
+    LogsInsights(LogGroup),
+}
+
+/// How long the report reads: the Lambda's timeout is 900 s, and rendering,
+/// the e-mail and Slack need well under the 3 minutes left. A report cut
+/// short says what it covered rather than failing, so the state machine
+/// never starts it over.
+pub const READ_BUDGET: Duration = Duration::from_secs(720);
+
+/// Logs Insights listing queries run at once per report: each answer can
+/// be 10,000 events (20 MB), and the account's query concurrency is shared.
+pub const INSIGHTS_CONCURRENCY: usize = 2;
 
 /// report-on-access's configuration, read once at cold start.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Regions whose CloudTrail is searched.
+    pub source: ReportSource,
+    /// Regions whose CloudTrail is searched with `LookupEvents`.
     pub regions: Vec<String>,
+    /// For the link to the execution's console page.
+    pub state_machine_arn: Option<String>,
+    /// How long reading may take ([`READ_BUDGET`]).
+    pub read_budget: Duration,
+    /// One `LookupEvents` call per region per this ([`LOOKUP_INTERVAL`]).
+    pub lookup_interval: Duration,
+    /// Rows per Logs Insights query ([`insights::ROW_CAP`]).
+    pub insights_rows: u32,
     /// Assumed in the target account to read its CloudTrail; `None`: the
     /// function's own credentials.
     pub audit_role_name: Option<String>,
@@ -65,6 +98,26 @@ impl Config {
                 reason: "expected comma-separated region names such as eu-west-1,us-east-1".into(),
             });
         }
+        let log_group = config::optional(env, "CLOUDTRAIL_LOG_GROUP")
+            .map(|v| {
+                LogGroup::parse(&v).map_err(|reason| ConfigError::Invalid {
+                    var: "CLOUDTRAIL_LOG_GROUP",
+                    reason,
+                })
+            })
+            .transpose()?;
+        let source = match (config::optional(env, "REPORT_SOURCE").as_deref(), log_group) {
+            (None | Some("lookup-events"), _) => ReportSource::LookupEvents,
+            (Some("logs-insights"), Some(group)) => ReportSource::LogsInsights(group),
+            (Some("logs-insights"), None) => return Err(ConfigError::Missing("CLOUDTRAIL_LOG_GROUP")),
+            (Some(other), _) => {
+                return Err(ConfigError::Invalid {
+                    var: "REPORT_SOURCE",
+                    reason: format!("expected lookup-events or logs-insights, got {other:?}"),
+                });
+            }
+        };
+        let state_machine_arn = config::optional(env, "STATE_MACHINE_ARN");
         let sender = email("REPORT_SENDER", &config::required(env, "REPORT_SENDER")?)?;
         let recipients = config::optional(env, "REPORT_RECIPIENTS")
             .unwrap_or_default()
@@ -87,7 +140,12 @@ impl Config {
             return Err(ConfigError::Missing("REPORT_RECIPIENTS"));
         }
         Ok(Self {
+            source,
             regions,
+            state_machine_arn,
+            read_budget: READ_BUDGET,
+            lookup_interval: LOOKUP_INTERVAL,
+            insights_rows: insights::ROW_CAP,
             audit_role_name: config::optional(env, "AUDIT_ROLE_NAME"),
             sender,
             recipients,
@@ -114,6 +172,7 @@ mod tests {
         ]);
         let config = Config::from_env(&env).unwrap();
         assert_eq!(config.regions, vec!["eu-west-1", "us-east-1"]);
+        assert_eq!(config.source, ReportSource::LookupEvents);
         assert_eq!(config.recipients.len(), 2);
         assert!(!config.cc_requester);
     }
@@ -126,6 +185,9 @@ mod tests {
         ];
         let [a, b] = base;
         for (extra, var) in [
+            (("REPORT_SOURCE", "lake"), "REPORT_SOURCE"),
+            (("REPORT_SOURCE", "logs-insights"), "CLOUDTRAIL_LOG_GROUP"),
+            (("CLOUDTRAIL_LOG_GROUP", "arn:aws:s3:::x"), "CLOUDTRAIL_LOG_GROUP"),
             (("REPORT_RECIPIENTS", "not-an-address"), "REPORT_RECIPIENTS"),
             (("CLOUDTRAIL_REGIONS", "EU WEST"), "CLOUDTRAIL_REGIONS"),
             (("REPORT_CC_REQUESTER", "yes"), "REPORT_CC_REQUESTER"),
@@ -135,5 +197,24 @@ mod tests {
         }
         let err = Config::from_env(&map_env(base)).unwrap_err().to_string();
         assert!(err.contains("REPORT_RECIPIENTS"), "{err}");
+    }
+
+    #[test]
+    fn logs_insights_reads_the_log_group() {
+        let env = map_env([
+            ("REPORT_SOURCE", "logs-insights"),
+            (
+                "CLOUDTRAIL_LOG_GROUP",
+                "arn:aws:logs:eu-west-1:111122223333:log-group:org-trail:*",
+            ),
+            ("REPORT_SENDER", "break-glass@example.com"),
+            ("REPORT_RECIPIENTS", "security@example.com"),
+            ("SLACK_BOT_TOKEN", "xoxb-1"),
+        ]);
+        let ReportSource::LogsInsights(group) = Config::from_env(&env).unwrap().source else {
+            panic!("not logs-insights");
+        };
+        assert_eq!(group.name, "org-trail");
+        assert_eq!(group.account.unwrap().as_str(), "111122223333");
     }
 }
