@@ -713,7 +713,7 @@ fn evaluate(rule: &Value, input: &Value, context: &Value) -> Result<bool, TaskEr
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HistoryEvent {
     pub timestamp: DateTime<Utc>,
-    /// `StateEntered`, `TaskFailed`, `TaskRetried`, `TaskSucceeded`, `Waiting`, `StateExited`, `ExecutionSucceeded`, `ExecutionFailed`.
+    /// `StateEntered`, `TaskFailed`, `TaskRetried`, `TaskSucceeded`, `Waiting`, `StateExited`, `ExecutionSucceeded`, `ExecutionFailed` (and `ExecutionAborted`, recorded by the local runner).
     pub kind: &'static str,
     pub state: String,
     pub detail: Value,

@@ -8,7 +8,6 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use break_glass_core::ports::Executions;
 use break_glass_testkit::runtime_api::{FunctionError, RuntimeApi};
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
@@ -16,11 +15,12 @@ use tokio::process::{Child, Command};
 use crate::asl::TaskError;
 use crate::runner::Tasks;
 
-pub const FUNCTIONS: [&str; 4] = [
+pub const FUNCTIONS: [&str; 5] = [
     "access-requested",
     "grant-access",
     "revoke-access",
     "report-on-access",
+    "reconcile-access",
 ];
 
 #[derive(Debug)]
@@ -36,7 +36,7 @@ pub struct LambdaBinaries {
 }
 
 impl LambdaBinaries {
-    /// Starts the four binaries in `dir`, each with `env` (what Terraform
+    /// Starts the five binaries in `dir`, each with `env` (what Terraform
     /// would set, plus AWS endpoints and credentials) and its own Runtime API.
     pub async fn start(dir: &Path, env: &[(String, String)]) -> Result<Self, String> {
         let mut running = HashMap::new();
@@ -83,7 +83,7 @@ impl LambdaBinaries {
 
 #[async_trait]
 impl Tasks for LambdaBinaries {
-    async fn run(&self, resource: &str, input: Value, _: &dyn Executions) -> Result<Value, TaskError> {
+    async fn run(&self, resource: &str, input: Value) -> Result<Value, TaskError> {
         let function = resource.strip_prefix("local:").unwrap_or(resource);
         self.invoke(function, input, Duration::from_secs(900))
             .await

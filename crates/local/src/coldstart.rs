@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use break_glass_core::clock::{Clock, SystemClock};
-use break_glass_core::ports::Executions;
 use break_glass_testkit::runtime_api::RuntimeApi;
 use break_glass_testkit::{interaction_body, seed_click, slack_headers};
 use serde_json::{Value, json};
@@ -22,7 +21,7 @@ struct NoTasks;
 
 #[async_trait]
 impl Tasks for NoTasks {
-    async fn run(&self, resource: &str, _: Value, _: &dyn Executions) -> Result<Value, TaskError> {
+    async fn run(&self, resource: &str, _: Value) -> Result<Value, TaskError> {
         Err(TaskError::new(
             "States.Runtime",
             format!("{resource} is not run while measuring"),
@@ -106,6 +105,7 @@ pub async fn measure(binary: &std::path::Path) -> Result<Measurement, String> {
                 "SSO_INSTANCE_ARN",
                 "ALLOWED_ACCOUNT_IDS",
                 "ALLOWED_PERMISSION_SET_ARNS",
+                "ALLOWED_SLACK_TEAM_IDS",
                 "SLACK_SIGNING_SECRET",
             ]
             .map(|k| (k, env_value(k, &url).unwrap_or_default())),
@@ -151,6 +151,8 @@ fn env_value(k: &str, _url: &str) -> Option<String> {
             "SSO_INSTANCE_ARN" => "arn:aws:sso:::instance/ssoins-12345",
             "ALLOWED_ACCOUNT_IDS" => "123456789012",
             "ALLOWED_PERMISSION_SET_ARNS" => "arn:aws:sso:::permissionSet/ssoins-12345/ps-12345",
+            // The seed click's workspace.
+            "ALLOWED_SLACK_TEAM_IDS" => "T0001",
             "SLACK_SIGNING_SECRET" => SECRET,
             _ => return None,
         }

@@ -1,7 +1,10 @@
 //! The main job on one machine: a signed click on the seed README's message
 //! flows through access-requested, grant, hold, revoke and report, against
-//! moto (Identity Center, Identity Store, SES) and local Slack and CloudTrail
-//! stand-ins, with the story printed as it happens.
+//! moto (Identity Center, Identity Store, SES, DynamoDB for the grant
+//! ledger) and local Slack and CloudTrail stand-ins, with the story printed
+//! as it happens. reconcile-access runs beside it (on the schedule, and when
+//! an execution ends ABORTED or FAILED); `--drill abort` stops the execution
+//! during the hold and shows reconcile-access finishing the revoke.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,11 +13,15 @@ use async_trait::async_trait;
 use break_glass_adapters::audit::CloudTrailLookup;
 use break_glass_adapters::directory::IdentityStore;
 use break_glass_adapters::identity_center::SsoAdmin;
+use break_glass_adapters::ledger::DynamoLedger;
 use break_glass_adapters::mailer::Ses;
 use break_glass_adapters::slack::{BotToken, SlackWebApi};
 use break_glass_core::clock::{Clock, SystemClock};
 use break_glass_core::domain::{AccountId, PermissionSetArn};
-use break_glass_core::ports::{IdentityCenter, PermissionSetInfo, PortError, PortErrorKind, Provisioning};
+use break_glass_core::ledger::{LedgerItem, LedgerKey};
+use break_glass_core::ports::{
+    IdentityCenter, Ledger, PermissionSetInfo, PortError, PortErrorKind, Provisioning,
+};
 use break_glass_testkit::cloudtrail::{CloudTrailStandIn, session_event};
 use break_glass_testkit::slack::{Post, SlackStandIn};
 use break_glass_testkit::{interaction_body, moto, seed_click, slack_headers};
@@ -22,6 +29,7 @@ use serde_json::Value;
 
 use crate::asl::Definition;
 use crate::binaries::LambdaBinaries;
+use crate::reconciler::Reconciler;
 use crate::runner::{ExecutionView, Functions, LocalStateMachine, PLACEHOLDERS, render};
 use crate::server::{Answerer, Endpoint, router};
 
@@ -33,8 +41,11 @@ const SIGNING_SECRET: &str = "local-demo-signing-secret";
 const BOT_TOKEN: &str = "xoxb-local-demo";
 const SENDER: &str = "break-glass@example.com";
 const ALERT_CHANNEL: &str = "C0ALERTS";
+/// The grant ledger's table in moto, shared by every run (each run has a
+/// user of its own, so an item of its own).
+pub const LEDGER_TABLE: &str = "break-glass-ledger";
 
-/// Failure drills, for the end-to-end tests.
+/// Failure drills, for the end-to-end tests and `scripts/demo --drill`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Drill {
     None,
@@ -42,6 +53,9 @@ pub enum Drill {
     RevokeFails,
     /// The clicker has no e-mail on their Slack profile.
     UnknownUser,
+    /// The execution is stopped by hand (`POST /executions/{name}/stop`)
+    /// during the hold: reconcile-access removes what it left behind.
+    Abort,
 }
 
 #[derive(Debug, Clone)]
@@ -56,6 +70,9 @@ pub struct Options {
     pub lambda_binaries: Option<std::path::PathBuf>,
     /// Print the story to stdout.
     pub narrate: bool,
+    /// reconcile-access's schedule, in the run's scaled time (`None`: only
+    /// when an execution ends ABORTED or FAILED).
+    pub reconcile_every: Option<Duration>,
 }
 
 #[derive(Debug, Clone)]
@@ -67,7 +84,13 @@ pub struct Outcome {
     pub alerts: Vec<Post>,
     pub assigned_while_holding: bool,
     pub assigned_after: bool,
+    /// The run's grant ledger item once the execution ended (none when the
+    /// grant never got as far as the ledger).
+    pub ledger_after: Option<LedgerItem>,
     pub emails: Vec<Value>,
+    /// reconcile-access's runs, oldest first: each one's summary (or
+    /// `{"error": …}`).
+    pub reconciled: Vec<Value>,
     pub wall: Duration,
     pub slack_user: String,
     pub url: String,
@@ -158,6 +181,18 @@ async fn permission_set(sdk: &aws_config::SdkConfig) -> Result<(), String> {
     Ok(())
 }
 
+/// One line about a ledger item: its state, who holds it and what changed.
+fn ledger_line(item: &LedgerItem) -> String {
+    let holders: Vec<&str> = item.holders.iter().map(|h| h.execution_name.as_str()).collect();
+    format!(
+        "{} (version {}, holders [{}]): {}",
+        item.state.as_str(),
+        item.version,
+        holders.join(", "),
+        item.last_change.what
+    )
+}
+
 pub async fn run(opts: Options) -> Result<Outcome, String> {
     let started = Instant::now();
     let narrate = opts.narrate;
@@ -170,6 +205,17 @@ pub async fn run(opts: Options) -> Result<Outcome, String> {
     );
     let email = format!("alice.{tag}@example.com");
     let user_id = moto::create_user(&sdk, IDENTITY_STORE, &email, &email).await;
+    moto::create_ledger_table(&sdk, LEDGER_TABLE).await?;
+    let ledger = Arc::new(DynamoLedger::from_sdk(&sdk, LEDGER_TABLE));
+    let ledger_key = LedgerKey {
+        user_id: user_id.clone(),
+        account_id: ACCOUNT
+            .parse()
+            .map_err(|e: break_glass_core::domain::DomainError| e.to_string())?,
+        permission_set_arn: PERMISSION_SET
+            .parse()
+            .map_err(|e: break_glass_core::domain::DomainError| e.to_string())?,
+    };
     let _ = aws_sdk_sesv2::Client::new(&sdk)
         .create_email_identity()
         .email_identity(SENDER)
@@ -223,8 +269,14 @@ pub async fn run(opts: Options) -> Result<Outcome, String> {
         ),
         ("SSO_INSTANCE_ARN", INSTANCE.into()),
         ("IDENTITY_STORE_ID", IDENTITY_STORE.into()),
+        ("GRANT_LEDGER_TABLE", LEDGER_TABLE.into()),
         ("ALLOWED_ACCOUNT_IDS", ACCOUNT.into()),
         ("ALLOWED_PERMISSION_SET_ARNS", PERMISSION_SET.into()),
+        // The seed click's workspace, which the Slack stand-in's users belong to.
+        (
+            "ALLOWED_SLACK_TEAM_IDS",
+            break_glass_testkit::slack::TEAM_ID.into(),
+        ),
         ("SLACK_SIGNING_SECRET", SIGNING_SECRET.into()),
         ("SLACK_BOT_TOKEN", BOT_TOKEN.into()),
         ("SLACK_API_URL", slack.api_url()),
@@ -233,6 +285,10 @@ pub async fn run(opts: Options) -> Result<Outcome, String> {
         ("REPORT_SENDER", SENDER.into()),
         ("REPORT_RECIPIENTS", "security@example.com".into()),
         ("ALERT_SLACK_CHANNEL", ALERT_CHANNEL.into()),
+        // reconcile-access trusts "ended" for holders that joined this many
+        // real minutes ago (the runner's clock is real time; only waits are
+        // scaled) or that the triggering event names.
+        ("RECONCILE_MIN_AGE_MINUTES", "15".into()),
     ]
     .into_iter()
     .collect();
@@ -245,7 +301,7 @@ pub async fn run(opts: Options) -> Result<Outcome, String> {
         .await
         .map_err(|e| format!("listen on {}: {e}", opts.listen))?;
     let url = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
-    let (machine, answerer) = match &opts.lambda_binaries {
+    let (machine, answerer, reconciler) = match &opts.lambda_binaries {
         Some(dir) => {
             // The real binaries, as Lambda runs them: AWS through moto, Step
             // Functions through this process, CloudTrail through its stand-in.
@@ -268,7 +324,8 @@ pub async fn run(opts: Options) -> Result<Outcome, String> {
             let binaries = Arc::new(LambdaBinaries::start(dir, &binary_env).await?);
             let machine =
                 LocalStateMachine::new(definition, binaries.clone(), clock.clone(), opts.time_scale);
-            (machine, Answerer::Binary(binaries))
+            let reconciler = Reconciler::binary(binaries.clone(), crate::sfn_api::STATE_MACHINE_ARN);
+            (machine, Answerer::Binary(binaries), reconciler)
         }
         None => {
             let cloudtrail_sdk = moto::sdk_at(trail.url()).await;
@@ -278,8 +335,10 @@ pub async fn run(opts: Options) -> Result<Outcome, String> {
                     .parse()
                     .map_err(|e: break_glass_core::domain::DomainError| e.to_string())?,
             ));
-            let slack_api: Arc<SlackWebApi> =
-                Arc::new(SlackWebApi::new(slack.api_url(), Some(BotToken::new(BOT_TOKEN))));
+            let slack_api: Arc<SlackWebApi> = Arc::new(
+                SlackWebApi::new(slack.api_url(), Some(BotToken::new(BOT_TOKEN)))
+                    .with_hooks_url(slack.hooks_url()),
+            );
             let functions = Functions {
                 grant: grant_access::Config::from_env(&lookup).map_err(e)?,
                 revoke: revoke_access::Config::from_env(&lookup).map_err(e)?,
@@ -290,12 +349,17 @@ pub async fn run(opts: Options) -> Result<Outcome, String> {
                 },
                 identity_center: sso,
                 directory: Arc::new(IdentityStore::from_sdk(&sdk, IDENTITY_STORE)),
+                ledger: ledger.clone(),
                 slack: slack_api.clone(),
                 trail: Arc::new(CloudTrailLookup::new(&cloudtrail_sdk, None)),
                 mailer: Arc::new(Ses::from_sdk(&sdk)),
                 alerts: None,
                 clock: clock.clone(),
             };
+            let reconciler = Reconciler::in_process(
+                reconcile_access::Config::from_env(&lookup).map_err(e)?,
+                &functions,
+            );
             let machine =
                 LocalStateMachine::new(definition, Arc::new(functions), clock.clone(), opts.time_scale);
             let answerer = Answerer::InProcess {
@@ -304,9 +368,10 @@ pub async fn run(opts: Options) -> Result<Outcome, String> {
                 slack: slack_api,
                 clock: clock.clone(),
             };
-            (machine, answerer)
+            (machine, answerer, reconciler)
         }
     };
+    reconciler.clone().spawn(machine.clone(), opts.reconcile_every);
     let app = router(Endpoint {
         machine: machine.clone(),
         answerer,
@@ -375,6 +440,8 @@ pub async fn run(opts: Options) -> Result<Outcome, String> {
     let deadline = Instant::now() + Duration::from_secs(90);
     let (mut shown_posts, mut last_state, mut assigned_while_holding, mut last_assigned) =
         (0, None, false, None);
+    let mut stopped = false;
+    let mut last_ledger: Option<LedgerItem> = None;
     let execution = loop {
         let view = machine.execution(&name).ok_or("execution vanished")?;
         if view.current_state != last_state {
@@ -421,8 +488,35 @@ pub async fn run(opts: Options) -> Result<Outcome, String> {
             );
             last_assigned = Some(assigned);
         }
+        let item = ledger.get(&ledger_key).await.map_err(|e| e.to_string())?;
+        if item.as_ref().map(|i| i.version) != last_ledger.as_ref().map(|i| i.version) {
+            if let Some(item) = &item {
+                say(
+                    narrate,
+                    format!("  grant ledger (moto DynamoDB): {}", ledger_line(item)),
+                );
+            }
+            last_ledger = item;
+        }
         if view.status != "RUNNING" {
             break view;
+        }
+        if opts.drill == Drill::Abort && assigned_while_holding && !stopped {
+            // Granted and holding: stop it by hand, as a person would.
+            say(
+                narrate,
+                format!("\nsomeone stops {name} during the hold: POST {url}/executions/{name}/stop"),
+            );
+            let response = reqwest::Client::new()
+                .post(format!("{url}/executions/{name}/stop"))
+                .send()
+                .await
+                .map_err(|e| format!("stopping {name}: {e}"))?;
+            if !response.status().is_success() {
+                return Err(format!("stopping {name}: HTTP {}", response.status()));
+            }
+            stopped = true;
+            continue;
         }
         if Instant::now() > deadline {
             return Err(format!(
@@ -432,7 +526,72 @@ pub async fn run(opts: Options) -> Result<Outcome, String> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
+    if opts.drill == Drill::Abort {
+        say(
+            narrate,
+            format!(
+                "  execution {name}: {}; reconcile-access is told",
+                execution.status
+            ),
+        );
+        let ours = format!("{name} ended {}", execution.status);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let run = loop {
+            if let Some(run) = reconciler
+                .runs()
+                .into_iter()
+                .find(|r| r["trigger"] == ours.as_str())
+            {
+                break run;
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "reconcile-access did not run for {name} within 60 s; its runs: {:?}",
+                    reconciler.runs()
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        say(narrate, format!("  reconcile-access: {run}"));
+        for p in slack.posts().iter().skip(shown_posts) {
+            let place = if p.channel == ALERT_CHANNEL {
+                "alert channel".to_string()
+            } else {
+                format!("thread {}", p.thread_ts.as_deref().unwrap_or("-"))
+            };
+            say(
+                narrate,
+                format!("  Slack ({place}): {}", p.text.replace('\n', "\n      ")),
+            );
+        }
+        let assigned = moto::assigned_users(
+            &sdk,
+            &moto::IdentityCenterFixture {
+                instance_arn: INSTANCE.into(),
+                identity_store_id: IDENTITY_STORE.into(),
+                permission_set_arn: PERMISSION_SET.into(),
+            },
+            ACCOUNT,
+        )
+        .await
+        .contains(&user_id);
+        say(
+            narrate,
+            format!(
+                "  Identity Center (moto): {ACCOUNT} / BreakGlassAdmin assignment {}",
+                if assigned { "PRESENT" } else { "absent" }
+            ),
+        );
+        last_assigned = Some(assigned);
+        if let Some(item) = ledger.get(&ledger_key).await.map_err(|e| e.to_string())? {
+            say(
+                narrate,
+                format!("  grant ledger (moto DynamoDB): {}", ledger_line(&item)),
+            );
+        }
+    }
     let assigned_after = last_assigned.unwrap_or(false);
+    let ledger_after = ledger.get(&ledger_key).await.map_err(|e| e.to_string())?;
     let emails: Vec<Value> = moto::sent_emails(&opts.moto_endpoint)
         .await
         .into_iter()
@@ -474,7 +633,7 @@ pub async fn run(opts: Options) -> Result<Outcome, String> {
     );
     say(
         narrate,
-        "  - the e-mail above in full: moto's /moto-api/data.json, under ses -> Message;",
+        "  - the e-mail above in full: moto's /moto-api/data.json, under ses -> RawMessage;",
     );
     say(
         narrate,
@@ -488,7 +647,9 @@ pub async fn run(opts: Options) -> Result<Outcome, String> {
         alerts,
         assigned_while_holding,
         assigned_after,
+        ledger_after,
         emails,
+        reconciled: reconciler.runs(),
         wall,
         slack_user,
         url,

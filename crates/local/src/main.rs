@@ -1,11 +1,16 @@
 //! `break-glass-local`: the product on one machine.
 //!
-//!   break-glass-local demo  --moto URL [--time-scale N] [--listen ADDR]
+//!   break-glass-local demo  --moto URL [--time-scale N] [--listen ADDR] [--drill abort] [--lambda-binaries DIR]
 //!   break-glass-local serve [--listen 127.0.0.1:8787] [--time-scale N] [--definition FILE] [--lambda-binaries DIR]
 //!   break-glass-local cold-start --lambda-binaries DIR [--runs N]
 //!
 //! `serve` reads the same environment variables as the Lambdas (AWS
-//! endpoints through AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_CLOUDTRAIL).
+//! endpoints through AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_CLOUDTRAIL). When
+//! DynamoDB's endpoint is overridden (a stand-in such as moto), it creates
+//! the GRANT_LEDGER_TABLE table there if it is missing; in AWS, Terraform
+//! does. Both run reconcile-access every 10 minutes of their (scaled)
+//! time and whenever a local execution ends ABORTED or FAILED;
+//! `POST /executions/{name}/stop` aborts an execution by hand.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -14,6 +19,7 @@ use break_glass_adapters::alerts::Sns;
 use break_glass_adapters::audit::CloudTrailLookup;
 use break_glass_adapters::directory::IdentityStore;
 use break_glass_adapters::identity_center::SsoAdmin;
+use break_glass_adapters::ledger::DynamoLedger;
 use break_glass_adapters::mailer::Ses;
 use break_glass_adapters::slack::{BotToken, SlackWebApi};
 use break_glass_adapters::{sdk_config, secrets};
@@ -24,6 +30,7 @@ use break_glass_core::slack::SigningSecret;
 use break_glass_local::asl::Definition;
 use break_glass_local::binaries::LambdaBinaries;
 use break_glass_local::demo::{self, Drill};
+use break_glass_local::reconciler::{self, Reconciler};
 use break_glass_local::runner::{Functions, LocalStateMachine, PLACEHOLDERS, render};
 use break_glass_local::server::{Answerer, Endpoint, router};
 
@@ -37,6 +44,7 @@ struct Args {
     definition: String,
     lambda_binaries: Option<std::path::PathBuf>,
     runs: Option<usize>,
+    drill: Drill,
 }
 
 fn parse() -> Result<Args, String> {
@@ -52,6 +60,7 @@ fn parse() -> Result<Args, String> {
         definition: DEFAULT_DEFINITION.into(),
         lambda_binaries: None,
         runs: None,
+        drill: Drill::None,
     };
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or(format!("{flag} needs a value"));
@@ -66,6 +75,18 @@ fn parse() -> Result<Args, String> {
                 }
             }
             "--moto" => parsed.moto = Some(value()?),
+            "--drill" => {
+                parsed.drill = match value()?.as_str() {
+                    "abort" => Drill::Abort,
+                    "revoke-fails" => Drill::RevokeFails,
+                    "unknown-user" => Drill::UnknownUser,
+                    other => {
+                        return Err(format!(
+                            "unknown drill {other}: abort, revoke-fails or unknown-user"
+                        ));
+                    }
+                }
+            }
             "--lambda-binaries" => parsed.lambda_binaries = Some(value()?.into()),
             "--runs" => {
                 parsed.runs = Some(
@@ -156,13 +177,22 @@ async fn run_demo(args: Args) -> Result<(), String> {
         } else {
             args.listen
         },
-        drill: Drill::None,
+        drill: args.drill,
         lambda_binaries: args.lambda_binaries,
         narrate: true,
+        reconcile_every: Some(reconciler::EVERY),
     })
     .await?;
-    if outcome.execution.status != "SUCCEEDED" {
-        return Err(format!("the execution ended {}", outcome.execution.status));
+    let expected = match args.drill {
+        Drill::None => "SUCCEEDED",
+        Drill::Abort => "ABORTED",
+        Drill::RevokeFails | Drill::UnknownUser => "FAILED",
+    };
+    if outcome.execution.status != expected {
+        return Err(format!(
+            "the execution ended {}, not {expected}",
+            outcome.execution.status
+        ));
     }
     Ok(())
 }
@@ -174,7 +204,8 @@ async fn serve(args: Args) -> Result<(), String> {
         .map_err(|e| format!("listen on {}: {e}", args.listen))?;
     let url = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let (machine, answerer) = match &args.lambda_binaries {
+    ledger_table_in_stand_in().await?;
+    let (machine, answerer, reconciler) = match &args.lambda_binaries {
         Some(dir) => {
             // The binaries read the same environment, and reach Step
             // Functions through this process.
@@ -187,28 +218,46 @@ async fn serve(args: Args) -> Result<(), String> {
             let binaries = Arc::new(LambdaBinaries::start(dir, &env).await?);
             let machine =
                 LocalStateMachine::new(definition, binaries.clone(), clock.clone(), args.time_scale);
-            (machine, Answerer::Binary(binaries))
+            let reconciler =
+                Reconciler::binary(binaries.clone(), break_glass_local::sfn_api::STATE_MACHINE_ARN);
+            (machine, Answerer::Binary(binaries), reconciler)
         }
         None => in_process(definition, clock.clone(), args.time_scale).await?,
     };
+    reconciler.spawn(machine.clone(), Some(reconciler::EVERY));
     let app = router(Endpoint { machine, answerer });
     println!(
-        "break-glass-local serving POST /slack/interactions and GET /executions on {url} (time scale {})",
+        "break-glass-local serving POST /slack/interactions, GET /executions and POST /executions/{{name}}/stop on {url} (time scale {}; reconcile-access every 10 scaled minutes and when an execution ends ABORTED or FAILED)",
         args.time_scale
     );
     axum::serve(listener, app).await.map_err(|e| e.to_string())
+}
+
+/// Creates the grant ledger's table when DynamoDB is a stand-in (its
+/// endpoint overridden) and GRANT_LEDGER_TABLE names one; never in AWS.
+async fn ledger_table_in_stand_in() -> Result<(), String> {
+    let stand_in = ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB"]
+        .iter()
+        .any(|k| std::env::var_os(k).is_some());
+    match std::env::var("GRANT_LEDGER_TABLE") {
+        Ok(table) if stand_in => {
+            break_glass_testkit::moto::create_ledger_table(&sdk_config().await, &table).await
+        }
+        _ => Ok(()),
+    }
 }
 
 async fn in_process(
     definition: Definition,
     clock: Arc<dyn Clock>,
     time_scale: f64,
-) -> Result<(Arc<LocalStateMachine>, Answerer), String> {
+) -> Result<(Arc<LocalStateMachine>, Answerer, Arc<Reconciler>), String> {
     let e = |err: break_glass_core::config::ConfigError| err.to_string();
     let access = access_requested::Config::from_env(&ProcessEnv).map_err(e)?;
     let grant = grant_access::Config::from_env(&ProcessEnv).map_err(e)?;
     let revoke = revoke_access::Config::from_env(&ProcessEnv).map_err(e)?;
     let report = report_on_access::Config::from_env(&ProcessEnv).map_err(e)?;
+    let reconcile = reconcile_access::Config::from_env(&ProcessEnv).map_err(e)?;
     let sdk = sdk_config().await;
     let secret = secrets::resolve_with(&sdk, &access.signing_secret)
         .await
@@ -224,6 +273,7 @@ async fn in_process(
         .map(|arn| Arc::new(Sns::from_sdk(&sdk, arn)) as Arc<dyn Alerts>);
     let functions = Functions {
         directory: Arc::new(IdentityStore::from_sdk(&sdk, &grant.identity_store_id)),
+        ledger: Arc::new(DynamoLedger::from_sdk(&sdk, &grant.ledger_table)),
         trail: Arc::new(CloudTrailLookup::new(&sdk, report.audit_role_name.clone())),
         mailer: Arc::new(Ses::from_sdk(&sdk)),
         revoke_identity_center: sso.clone(),
@@ -235,6 +285,7 @@ async fn in_process(
         revoke,
         report,
     };
+    let reconciler = Reconciler::in_process(reconcile, &functions);
     let machine = LocalStateMachine::new(definition, Arc::new(functions), clock.clone(), time_scale);
     let answerer = Answerer::InProcess {
         config: Arc::new(access),
@@ -242,5 +293,5 @@ async fn in_process(
         slack,
         clock,
     };
-    Ok((machine, answerer))
+    Ok((machine, answerer, reconciler))
 }

@@ -1,20 +1,21 @@
 //! The local state machine: runs the ASL definition with the real handlers
 //! in-process, and is the [`Executions`] port access-requested starts
-//! executions through (and grant/revoke read holders from), exactly as the
-//! Lambdas use Step Functions.
+//! executions through, exactly as the Lambda uses Step Functions.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 
 use async_trait::async_trait;
 use break_glass_core::clock::Clock;
-use break_glass_core::contract::{Execution, Grant};
 use break_glass_core::ports::{
-    Alerts, AuditTrail, Directory, ExecutionStatus, Executions, IdentityCenter, Mailer, PortError,
-    PortErrorKind, RunningExecution, Slack, StartOutcome,
+    Alerts, AuditTrail, Directory, ExecutionStatus, Executions, IdentityCenter, Ledger, Mailer, PortError,
+    PortErrorKind, Slack, StartOutcome,
 };
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+use tokio::task::AbortHandle;
 
 use crate::asl::{self, Definition, Ending, HistoryEvent, Invoker, TaskError};
 
@@ -46,6 +47,8 @@ pub struct Functions {
     /// failure drills.
     pub revoke_identity_center: Arc<dyn IdentityCenter>,
     pub directory: Arc<dyn Directory>,
+    /// The grant ledger grant-access and revoke-access share.
+    pub ledger: Arc<dyn Ledger>,
     pub slack: Arc<dyn Slack>,
     pub trail: Arc<dyn AuditTrail>,
     pub mailer: Arc<dyn Mailer>,
@@ -57,24 +60,17 @@ pub struct Functions {
 /// binary ([`crate::binaries::LambdaBinaries`]).
 #[async_trait]
 pub trait Tasks: Send + Sync + std::fmt::Debug {
-    /// `executions` is the state machine itself, for holders.
-    async fn run(
-        &self,
-        resource: &str,
-        input: Value,
-        executions: &dyn Executions,
-    ) -> Result<Value, TaskError>;
+    async fn run(&self, resource: &str, input: Value) -> Result<Value, TaskError>;
 }
 
 struct Bound<'a> {
     tasks: &'a dyn Tasks,
-    executions: &'a dyn Executions,
 }
 
 #[async_trait]
 impl Invoker for Bound<'_> {
     async fn invoke(&self, resource: &str, input: Value) -> Result<Value, TaskError> {
-        self.tasks.run(resource, input, self.executions).await
+        self.tasks.run(resource, input).await
     }
 }
 
@@ -89,12 +85,7 @@ fn task_error<E: break_glass_core::ErrorType + std::fmt::Display>(e: E) -> TaskE
 
 #[async_trait]
 impl Tasks for Functions {
-    async fn run(
-        &self,
-        resource: &str,
-        input: Value,
-        executions: &dyn Executions,
-    ) -> Result<Value, TaskError> {
+    async fn run(&self, resource: &str, input: Value) -> Result<Value, TaskError> {
         let f = self;
         match resource {
             "local:grant-access" => {
@@ -102,7 +93,7 @@ impl Tasks for Functions {
                     config: &f.grant,
                     identity_center: f.identity_center.as_ref(),
                     directory: f.directory.as_ref(),
-                    executions,
+                    ledger: f.ledger.as_ref(),
                     slack: f.slack.as_ref(),
                     clock: f.clock.as_ref(),
                 };
@@ -112,7 +103,7 @@ impl Tasks for Functions {
                 let deps = revoke_access::Deps {
                     config: &f.revoke,
                     identity_center: f.revoke_identity_center.as_ref(),
-                    executions,
+                    ledger: f.ledger.as_ref(),
                     slack: f.slack.as_ref(),
                     clock: f.clock.as_ref(),
                 };
@@ -122,6 +113,7 @@ impl Tasks for Functions {
                 let deps = report_on_access::Deps {
                     config: &f.report,
                     trail: f.trail.as_ref(),
+                    insights: None,
                     mailer: f.mailer.as_ref(),
                     slack: f.slack.as_ref(),
                     alerts: f.alerts.as_deref(),
@@ -150,13 +142,31 @@ pub struct ExecutionView {
     pub history: Vec<HistoryEvent>,
 }
 
+/// An execution that ended without finishing (what EventBridge's "Step
+/// Functions Execution Status Change" tells of it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ended {
+    pub name: String,
+    /// `ABORTED` or `FAILED`.
+    pub status: String,
+}
+
+#[derive(Debug, Default)]
+struct Records {
+    executions: Vec<ExecutionView>,
+    /// The tasks of running executions, so that they can be stopped.
+    running: HashMap<String, AbortHandle>,
+    /// Who hears of executions ending ABORTED or FAILED.
+    listeners: Vec<UnboundedSender<Ended>>,
+}
+
 #[derive(Debug)]
 pub struct LocalStateMachine {
     definition: Definition,
     tasks: Arc<dyn Tasks>,
     clock: Arc<dyn Clock>,
     time_scale: f64,
-    records: Mutex<Vec<ExecutionView>>,
+    records: Mutex<Records>,
     me: Weak<LocalStateMachine>,
 }
 
@@ -172,28 +182,71 @@ impl LocalStateMachine {
             tasks,
             clock,
             time_scale,
-            records: Mutex::new(Vec::new()),
+            records: Mutex::new(Records::default()),
             me: me.clone(),
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<ExecutionView>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Records> {
         self.records.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The scale local time runs at (600 = ten hours in a minute).
+    pub fn time_scale(&self) -> f64 {
+        self.time_scale
+    }
+
     pub fn executions(&self) -> Vec<ExecutionView> {
-        self.lock().clone()
+        self.lock().executions.clone()
     }
 
     pub fn execution(&self, name: &str) -> Option<ExecutionView> {
-        self.lock().iter().find(|e| e.name == name).cloned()
+        self.lock().executions.iter().find(|e| e.name == name).cloned()
+    }
+
+    /// Hears of every execution that ends ABORTED or FAILED from now on.
+    pub fn subscribe(&self) -> UnboundedReceiver<Ended> {
+        let (tx, rx) = unbounded_channel();
+        self.lock().listeners.push(tx);
+        rx
+    }
+
+    /// What `StopExecution` does: a running execution is aborted where it
+    /// stands (no further states, no Catch) and its task dropped. `None` for
+    /// an unknown execution; one that has ended already is left as it is.
+    pub fn stop(&self, name: &str) -> Option<ExecutionView> {
+        let mut records = self.lock();
+        let records = &mut *records;
+        let r = records.executions.iter_mut().find(|r| r.name == name)?;
+        if r.status != "RUNNING" {
+            return Some(r.clone());
+        }
+        if let Some(task) = records.running.remove(name) {
+            task.abort();
+        }
+        r.status = "ABORTED".into();
+        r.history.push(HistoryEvent {
+            timestamp: self.clock.now(),
+            kind: "ExecutionAborted",
+            state: r.current_state.take().unwrap_or_default(),
+            detail: json!({"error": "States.Aborted", "cause": "stopped by hand"}),
+        });
+        let view = r.clone();
+        tell(&mut records.listeners, name, "ABORTED");
+        Some(view)
     }
 
     fn record(&self, name: &str, event: HistoryEvent) {
         let mut records = self.lock();
-        let Some(r) = records.iter_mut().find(|r| r.name == name) else {
+        let records = &mut *records;
+        let Some(r) = records.executions.iter_mut().find(|r| r.name == name) else {
             return;
         };
+        if r.status != "RUNNING" {
+            // Stopped: whatever the dropped task was doing is not history.
+            return;
+        }
+        let failed = event.kind == "ExecutionFailed";
         match event.kind {
             "StateEntered" => r.current_state = Some(event.state.clone()),
             "ExecutionSucceeded" => {
@@ -216,18 +269,20 @@ impl LocalStateMachine {
             _ => {}
         }
         r.history.push(event);
+        if failed {
+            tell(&mut records.listeners, name, "FAILED");
+        }
     }
+}
 
-    /// The grant section the execution's grant step produced, as Step
-    /// Functions' history would show it.
-    fn grant_of(record: &ExecutionView) -> Option<Grant> {
-        record
-            .history
-            .iter()
-            .rev()
-            .filter(|e| e.kind == "TaskSucceeded")
-            .find_map(|e| Execution::from_value(e.detail.clone()).ok().and_then(|x| x.grant))
-    }
+fn tell(listeners: &mut Vec<UnboundedSender<Ended>>, name: &str, status: &str) {
+    listeners.retain(|l| {
+        l.send(Ended {
+            name: name.to_string(),
+            status: status.to_string(),
+        })
+        .is_ok()
+    });
 }
 
 #[async_trait]
@@ -235,22 +290,6 @@ impl Executions for LocalStateMachine {
     async fn start(&self, name: &str, input: &str) -> Result<StartOutcome, PortError> {
         let parsed: Value = serde_json::from_str(input)
             .map_err(|e| PortError::new(PortErrorKind::Invalid, "local", "StartExecution", e.to_string()))?;
-        {
-            let mut records = self.lock();
-            if records.iter().any(|r| r.name == name) {
-                return Ok(StartOutcome::AlreadyExists);
-            }
-            records.push(ExecutionView {
-                name: name.to_string(),
-                status: "RUNNING".into(),
-                current_state: None,
-                started_at: self.clock.now(),
-                input: parsed.clone(),
-                output: None,
-                error: None,
-                history: Vec::new(),
-            });
-        }
         let Some(me) = self.me.upgrade() else {
             return Err(PortError::new(
                 PortErrorKind::Other,
@@ -259,15 +298,29 @@ impl Executions for LocalStateMachine {
                 "state machine is shutting down",
             ));
         };
+        // Recorded and spawned under one lock, so a stop always finds the task.
+        let mut records = self.lock();
+        if records.executions.iter().any(|r| r.name == name) {
+            return Ok(StartOutcome::AlreadyExists);
+        }
+        records.executions.push(ExecutionView {
+            name: name.to_string(),
+            status: "RUNNING".into(),
+            current_state: None,
+            started_at: self.clock.now(),
+            input: parsed.clone(),
+            output: None,
+            error: None,
+            history: Vec::new(),
+        });
         let execution_name = name.to_string();
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             let context = json!({
                 "Execution": {"Name": execution_name, "Id": format!("local:execution:break-glass:{execution_name}"), "Input": parsed, "StartTime": me.clock.now().to_rfc3339()},
                 "StateMachine": {"Name": "break-glass", "Id": "local:stateMachine:break-glass"}
             });
             let bound = Bound {
                 tasks: me.tasks.as_ref(),
-                executions: me.as_ref(),
             };
             let recorder = |event: HistoryEvent| me.record(&execution_name, event);
             let ending = asl::execute(
@@ -283,7 +336,10 @@ impl Executions for LocalStateMachine {
             if let Ending::Failed(err) = &ending {
                 tracing::warn!(execution = %execution_name, error = %err.error, "execution failed");
             }
+            me.lock().running.remove(&execution_name);
         });
+        records.running.insert(name.to_string(), task.abort_handle());
+        drop(records);
         Ok(StartOutcome::Started {
             execution_arn: format!("local:execution:break-glass:{name}"),
         })
@@ -297,18 +353,5 @@ impl Executions for LocalStateMachine {
                 ExecutionStatus::Ended(r.status)
             }
         }))
-    }
-
-    async fn running(&self) -> Result<Vec<RunningExecution>, PortError> {
-        Ok(self
-            .lock()
-            .iter()
-            .filter(|r| r.status == "RUNNING")
-            .map(|r| RunningExecution {
-                name: r.name.clone(),
-                input: r.input.to_string(),
-                grant: Self::grant_of(r),
-            })
-            .collect())
     }
 }

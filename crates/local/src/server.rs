@@ -6,7 +6,7 @@ use access_requested::Deps;
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use aws_lambda_events::encodings::Body as LambdaBody;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -36,7 +36,8 @@ pub struct Endpoint {
     pub answerer: Answerer,
 }
 
-/// `POST /slack/interactions`, `GET /executions`, and the Step Functions API
+/// `POST /slack/interactions`, `GET /executions`,
+/// `POST /executions/{name}/stop` (abort, like `StopExecution`), and the Step Functions API
 /// (`POST /` with `X-Amz-Target: AWSStepFunctions.*`).
 pub fn router(endpoint: Endpoint) -> Router {
     let sfn = Router::new()
@@ -45,6 +46,7 @@ pub fn router(endpoint: Endpoint) -> Router {
     Router::new()
         .route("/slack/interactions", post(interactions))
         .route("/executions", get(executions))
+        .route("/executions/{name}/stop", post(stop))
         .with_state(endpoint)
         .merge(sfn)
 }
@@ -106,4 +108,13 @@ async fn interactions(State(e): State<Endpoint>, headers: HeaderMap, body: Bytes
 
 async fn executions(State(e): State<Endpoint>) -> Response {
     Json(e.machine.executions()).into_response()
+}
+
+/// Aborts a running execution, as `StopExecution` does: 200 with the
+/// execution (an ended one is left as it was), 404 for an unknown one.
+async fn stop(State(e): State<Endpoint>, Path(name): Path<String>) -> Response {
+    match e.machine.stop(&name) {
+        Some(view) => Json(view).into_response(),
+        None => (StatusCode::NOT_FOUND, format!("no execution {name}\n")).into_response(),
+    }
 }

@@ -1,6 +1,6 @@
 //! The part of the Step Functions API the functions use (StartExecution,
-//! DescribeExecution, ListExecutions, GetExecutionHistory), in its AWS JSON
-//! 1.0 protocol, served by break-glass-local over the local state machine.
+//! DescribeExecution, and StopExecution for people), in its AWS JSON 1.0
+//! protocol, served by break-glass-local over the local state machine.
 //! With `AWS_ENDPOINT_URL_SFN` pointing here, the real Lambda binaries talk
 //! to the local runner exactly as they talk to Step Functions in AWS.
 
@@ -97,34 +97,10 @@ pub async fn serve(
             }
             None => error("ExecutionDoesNotExist", "Execution Does Not Exist"),
         },
-        "ListExecutions" => {
-            let filter = request["statusFilter"].as_str();
-            let executions: Vec<Value> = machine
-                .executions()
-                .iter()
-                .filter(|v| filter.is_none_or(|f| v.status == f))
-                .map(summary)
-                .collect();
-            ok(json!({"executions": executions}))
-        }
-        "GetExecutionHistory" => match machine.execution(&name_of(&request)) {
-            Some(v) => {
-                let mut events = vec![json!({
-                    "id": 1, "previousEventId": 0, "type": "ExecutionStarted", "timestamp": epoch(v.started_at),
-                    "executionStartedEventDetails": {"input": v.input.to_string()}
-                })];
-                for e in v.history.iter().filter(|e| e.kind == "TaskSucceeded") {
-                    let id = events.len() + 1;
-                    events.push(json!({
-                        "id": id, "previousEventId": id - 1, "type": "TaskSucceeded", "timestamp": epoch(e.timestamp),
-                        "taskSucceededEventDetails": {"resourceType": "lambda", "resource": "invoke", "output": e.detail.to_string()}
-                    }));
-                }
-                if request["reverseOrder"] == true {
-                    events.reverse();
-                }
-                ok(json!({"events": events}))
-            }
+        "StopExecution" => match machine.stop(&name_of(&request)) {
+            Some(v) => ok(json!({"stopDate": epoch(
+                v.history.last().map(|h| h.timestamp).unwrap_or_else(chrono::Utc::now)
+            )})),
             None => error("ExecutionDoesNotExist", "Execution Does Not Exist"),
         },
         other => error(

@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+use break_glass_core::ledger::{ItemState, Origin};
 use break_glass_local::demo::{self, Drill, Outcome};
 
 const DEFINITION: &str = include_str!("../../../statemachine/break-glass.asl.json");
@@ -16,11 +17,16 @@ async fn run_with(drill: Drill, lambda_binaries: Option<std::path::PathBuf>) -> 
     demo::run(demo::Options {
         moto_endpoint: break_glass_testkit::moto::endpoint(),
         definition: DEFINITION.into(),
-        time_scale: 7200.0,
+        // The abort drill stops the execution during the hold: a hold long
+        // enough (6 s) to catch.
+        time_scale: if drill == Drill::Abort { 600.0 } else { 7200.0 },
         listen: "127.0.0.1:0".into(),
         drill,
         lambda_binaries,
         narrate: false,
+        // Only when an execution ends badly: a sweep's drift report would
+        // see the other tests' assignments.
+        reconcile_every: None,
     })
     .await
     .unwrap()
@@ -56,6 +62,14 @@ async fn a_signed_click_is_granted_held_revoked_and_reported() {
         "the assignment must exist during the window"
     );
     assert!(!o.assigned_after, "and be gone after");
+    let item = o.ledger_after.as_ref().expect("the grant is in the ledger");
+    assert_eq!(item.origin, Origin::BreakGlass);
+    assert_eq!(
+        item.state,
+        ItemState::Closed,
+        "closed once the removal was verified"
+    );
+    assert!(item.holders.is_empty() && item.operator.is_none(), "{item:?}");
 
     let thread: Vec<&str> = o.thread.iter().map(|p| p.text.as_str()).collect();
     assert_eq!(thread.len(), 3, "{thread:?}");
@@ -66,7 +80,7 @@ async fn a_signed_click_is_granted_held_revoked_and_reported() {
     assert!(thread[1].starts_with(":lock: Access removed"));
     assert!(thread[2].starts_with(":clipboard: Activity report for"));
     assert!(
-        thread[2].contains("8 events, 5 writes, 0 failed, 2 high risk"),
+        thread[2].contains("2 high-risk actions · 5 changes, 8 events"),
         "{}",
         thread[2]
     );
@@ -82,7 +96,7 @@ async fn a_signed_click_is_granted_held_revoked_and_reported() {
         o.emails[0]["subject"]
             .as_str()
             .unwrap()
-            .ends_with("5 write events, 2 high risk")
+            .ends_with("2 high-risk actions · 5 changes, 8 events")
     );
     let output = o.execution.output.as_ref().unwrap();
     assert_eq!(output["revoke"]["outcome"]["action"], "deleted");
@@ -100,13 +114,19 @@ async fn a_revoke_that_keeps_failing_alerts_and_fails_the_execution() {
         .iter()
         .filter(|e| e.kind == "TaskRetried" && e.state == "Revoke")
         .count();
-    assert_eq!(retries, 8, "Revoke is retried before giving up");
+    assert_eq!(retries, 10, "Revoke is retried before giving up");
     assert_eq!(states(&o).last().unwrap(), "RevokeFailed");
     assert!(states(&o).contains(&"AlertRevokeFailed".to_string()));
     assert!(!states(&o).contains(&"Report".to_string()));
     assert!(
         o.assigned_after,
         "the drill refused the deletion: access is still there, and we say so"
+    );
+    let item = o.ledger_after.as_ref().expect("the grant is in the ledger");
+    assert_ne!(
+        item.state,
+        ItemState::Closed,
+        "an unverified removal leaves the item open, for whoever comes next: {item:?}"
     );
     assert_eq!(o.alerts.len(), 1, "{:?}", o.alerts);
     assert!(o.alerts[0].text.contains("REVOKE FAILED"), "{}", o.alerts[0].text);
@@ -130,6 +150,7 @@ async fn a_failed_grant_revokes_nothing_and_tells_the_clicker() {
     assert_eq!(o.execution.error.as_ref().unwrap().error, "GrantFailed");
     assert_eq!(states(&o), ["Grant", "NotifyGrantFailed", "GrantFailed"]);
     assert!(!o.assigned_after);
+    assert_eq!(o.ledger_after, None, "nobody was found: nothing was recorded");
     assert_eq!(o.thread.len(), 1, "{:?}", o.thread);
     assert!(
         o.thread[0]
@@ -165,10 +186,62 @@ async fn the_real_lambda_binaries_do_the_same() {
     );
     assert!(o.assigned_while_holding);
     assert!(!o.assigned_after);
+    assert_eq!(
+        o.ledger_after.as_ref().map(|i| i.state),
+        Some(ItemState::Closed),
+        "the binaries keep the same ledger in moto's DynamoDB"
+    );
     let thread: Vec<&str> = o.thread.iter().map(|p| p.text.as_str()).collect();
     assert_eq!(thread.len(), 3, "{thread:?}");
     assert!(thread[0].starts_with(":unlock:"));
     assert!(thread[1].starts_with(":lock: Access removed"));
     assert!(thread[2].starts_with(":clipboard: Activity report"));
     assert_eq!(o.emails.len(), 1);
+}
+
+/// Stopped by hand during the hold, the execution revokes nothing itself:
+/// reconcile-access, told by the runner that it ended ABORTED, removes the
+/// assignment, closes the ledger item and says so loudly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_execution_stopped_during_the_hold_is_finished_by_the_reconciler() {
+    let o = run(Drill::Abort).await;
+    assert_eq!(o.execution.status, "ABORTED", "{:?}", o.execution.history);
+    assert_eq!(states(&o), ["Grant", "HoldAccess"], "nothing runs after the stop");
+    assert_eq!(o.execution.history.last().unwrap().kind, "ExecutionAborted");
+    assert!(o.assigned_while_holding);
+    assert!(!o.assigned_after, "reconcile-access removed the assignment");
+    let run = o
+        .reconciled
+        .iter()
+        .find(|r| {
+            r["trigger"]
+                .as_str()
+                .is_some_and(|t| t.ends_with("ended ABORTED"))
+        })
+        .unwrap_or_else(|| panic!("no reconcile run for the abort: {:?}", o.reconciled));
+    assert!(run["finished"].as_u64().unwrap() >= 1, "{run}");
+    let item = o.ledger_after.as_ref().expect("the grant is in the ledger");
+    assert_eq!(item.state, ItemState::Closed, "{item:?}");
+    assert!(item.holders.is_empty(), "{item:?}");
+    assert_eq!(o.alerts.len(), 1, "{:?}", o.alerts);
+    assert!(
+        o.alerts[0]
+            .text
+            .contains("reconcile-access removed a break-glass assignment"),
+        "{}",
+        o.alerts[0].text
+    );
+    assert!(
+        o.thread.iter().any(|p| p
+            .text
+            .contains("reconcile-access removed a break-glass assignment")),
+        "the clicker's thread hears of it too: {:?}",
+        o.thread
+    );
+    assert!(
+        !o.thread
+            .iter()
+            .any(|p| p.text.starts_with(":lock: Access removed")),
+        "the execution's own revoke never ran"
+    );
 }

@@ -1,0 +1,44 @@
+//! Wiring only: configuration and clients once per cold start, then the runtime.
+
+use break_glass_adapters::alerts::Sns;
+use break_glass_adapters::executions::StepFunctions;
+use break_glass_adapters::identity_center::SsoAdmin;
+use break_glass_adapters::ledger::DynamoLedger;
+use break_glass_adapters::slack::{BotToken, SlackWebApi};
+use break_glass_adapters::{sdk_config, secrets};
+use break_glass_core::clock::SystemClock;
+use break_glass_core::config::ProcessEnv;
+use break_glass_core::ports::Alerts;
+use lambda_runtime::{LambdaEvent, service_fn};
+use reconcile_access::{Config, Deps, handle};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let config = Config::from_env(&ProcessEnv)?;
+    let sdk = sdk_config().await;
+    let token = BotToken::new(secrets::resolve_with(&sdk, &config.slack.bot_token).await?);
+    let identity_center = SsoAdmin::from_sdk(&sdk, config.instance.clone());
+    let ledger = DynamoLedger::from_sdk(&sdk, &config.ledger_table);
+    let executions = StepFunctions::from_sdk(&sdk, &config.state_machine_arn);
+    let slack = SlackWebApi::new(&config.slack.api_url, Some(token));
+    let sns = config
+        .alert_topic_arn
+        .as_ref()
+        .map(|arn| Sns::from_sdk(&sdk, arn));
+    let deps = Deps {
+        config: &config,
+        ledger: &ledger,
+        identity_center: &identity_center,
+        executions: &executions,
+        slack: &slack,
+        alerts: sns.as_ref().map(|s| s as &dyn Alerts),
+        clock: &SystemClock,
+    };
+    let deps = &deps;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        handle(event.payload, deps).await
+    }))
+    .await
+}
