@@ -1,8 +1,9 @@
 # syntax=docker/dockerfile:1
-# One image, four functions. Each function's image config picks its binary
+# One image, five functions. Each function's image config picks its binary
 # as the entry point (infrastructure/lambda.tf):
 #   /var/task/access-requested, /var/task/grant-access,
-#   /var/task/revoke-access, /var/task/report-on-access
+#   /var/task/revoke-access, /var/task/report-on-access,
+#   /var/task/reconcile-access
 #
 # Built on Amazon Linux 2023 itself, so the binaries need no newer glibc than
 # the Lambda runtime has (2.34). scripts/check-image-build runs the same
@@ -34,13 +35,15 @@ COPY --from=planner /build/recipe.json recipe.json
 RUN cargo chef cook --release --locked --recipe-path recipe.json
 COPY . .
 RUN cargo build --release --locked \
-      --bin access-requested --bin grant-access --bin revoke-access --bin report-on-access
+      --bin access-requested --bin grant-access --bin revoke-access --bin report-on-access \
+      --bin reconcile-access
 
 FROM public.ecr.aws/lambda/provided:al2023
 COPY --from=builder /build/target/release/access-requested \
                     /build/target/release/grant-access \
                     /build/target/release/revoke-access \
                     /build/target/release/report-on-access \
+                    /build/target/release/reconcile-access \
                     /var/task/
 # A sensible default; every function overrides it.
 ENTRYPOINT ["/var/task/access-requested"]

@@ -70,8 +70,8 @@ data "aws_iam_policy_document" "access_requested" {
 }
 
 # grant-access: assign (and, when a create cannot be confirmed, remove again)
-# the allowed permission sets in the allowed accounts; find the user; read
-# this state machine's running executions.
+# the allowed permission sets in the allowed accounts; find the user; record
+# its hold in the grant ledger.
 data "aws_iam_policy_document" "grant_access" {
   source_policy_documents = [data.aws_iam_policy_document.common["grant-access"].json]
   statement {
@@ -94,15 +94,33 @@ data "aws_iam_policy_document" "grant_access" {
       "arn:${local.partition}:identitystore:::user/*",
     ]
   }
+  # The grant ledger: a strongly consistent read and a conditional write of
+  # one item, on the table only (no Query: the open-items index is the
+  # reconciler's). No dynamodb:LeadingKeys condition: the partition key
+  # names the Identity Center user, known only at run time, so it would
+  # have to allow every key. DynamoDB decrypts the table key with the
+  # caller's rights (the table is encrypted with the module's key; ModuleKey
+  # allows that too, this says why the ledger needs it); it generated that
+  # key once, at creation, so no kms:GenerateDataKey.
   statement {
-    sid       = "ListExecutions"
-    actions   = ["states:ListExecutions"]
-    resources = [local.state_machine_arn]
+    sid       = "Ledger"
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem"]
+    resources = [aws_dynamodb_table.ledger.arn]
   }
   statement {
-    sid       = "ReadExecutions"
-    actions   = ["states:DescribeExecution", "states:GetExecutionHistory"]
-    resources = [local.executions_arn]
+    sid       = "LedgerKey"
+    actions   = ["kms:Decrypt"]
+    resources = [aws_kms_key.this.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["dynamodb.${local.region}.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "kms:EncryptionContext:aws:dynamodb:tableName"
+      values   = [aws_dynamodb_table.ledger.name]
+    }
   }
   statement {
     sid       = "BotToken"
@@ -111,7 +129,8 @@ data "aws_iam_policy_document" "grant_access" {
   }
 }
 
-# revoke-access: remove and verify; read this state machine's executions.
+# revoke-access: give up its hold in the grant ledger; as the last holder,
+# remove and verify.
 data "aws_iam_policy_document" "revoke_access" {
   source_policy_documents = [data.aws_iam_policy_document.common["revoke-access"].json]
   statement {
@@ -123,15 +142,26 @@ data "aws_iam_policy_document" "revoke_access" {
     ]
     resources = local.sso_scope
   }
+  # The grant ledger, as for grant-access.
   statement {
-    sid       = "ListExecutions"
-    actions   = ["states:ListExecutions"]
-    resources = [local.state_machine_arn]
+    sid       = "Ledger"
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem"]
+    resources = [aws_dynamodb_table.ledger.arn]
   }
   statement {
-    sid       = "ReadExecutions"
-    actions   = ["states:DescribeExecution", "states:GetExecutionHistory"]
-    resources = [local.executions_arn]
+    sid       = "LedgerKey"
+    actions   = ["kms:Decrypt"]
+    resources = [aws_kms_key.this.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["dynamodb.${local.region}.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "kms:EncryptionContext:aws:dynamodb:tableName"
+      values   = [aws_dynamodb_table.ledger.name]
+    }
   }
   statement {
     sid       = "BotToken"
@@ -149,7 +179,26 @@ data "aws_iam_policy_document" "report_on_access" {
     content {
       sid       = "AuditRole"
       actions   = ["sts:AssumeRole"]
-      resources = [for a in var.allowed_account_ids : "arn:${local.partition}:iam::${a}:role/${var.audit_role_name}"]
+      resources = [for a in local.audit_role_accounts : "arn:${local.partition}:iam::${a}:role/${var.audit_role_name}"]
+    }
+  }
+  # report_source = logs-insights on a log group read with this role
+  # (report_source.tf): start queries on that log group only; reading and
+  # stopping a query by its id has no resource to scope to.
+  dynamic "statement" {
+    for_each = local.logs_directly ? [1] : []
+    content {
+      sid       = "LogsInsightsStart"
+      actions   = ["logs:StartQuery"]
+      resources = [local.log_group_arn, "${local.log_group_arn}:*"]
+    }
+  }
+  dynamic "statement" {
+    for_each = local.logs_directly ? [1] : []
+    content {
+      sid       = "LogsInsightsResults"
+      actions   = ["logs:GetQueryResults", "logs:StopQuery"]
+      resources = ["*"]
     }
   }
   dynamic "statement" {
@@ -187,12 +236,76 @@ data "aws_iam_policy_document" "report_on_access" {
   }
 }
 
+# reconcile-access: find the grant ledger's open items, finish the removals
+# nobody finished (as revoke-access does), note assignments the ledger does
+# not know, ask Step Functions whether holders still run, raise alerts.
+data "aws_iam_policy_document" "reconcile_access" {
+  source_policy_documents = [data.aws_iam_policy_document.common["reconcile-access"].json]
+  statement {
+    sid = "Assignments"
+    actions = [
+      "sso:DeleteAccountAssignment",
+      "sso:DescribeAccountAssignmentDeletionStatus",
+      "sso:ListAccountAssignments",
+    ]
+    resources = local.sso_scope
+  }
+  # The grant ledger, as for grant-access, plus the open-items index (the
+  # only Query anyone makes).
+  statement {
+    sid       = "Ledger"
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem"]
+    resources = [aws_dynamodb_table.ledger.arn]
+  }
+  statement {
+    sid       = "OpenItems"
+    actions   = ["dynamodb:Query"]
+    resources = ["${aws_dynamodb_table.ledger.arn}/index/open-items"]
+  }
+  statement {
+    sid       = "LedgerKey"
+    actions   = ["kms:Decrypt"]
+    resources = [aws_kms_key.this.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["dynamodb.${local.region}.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "kms:EncryptionContext:aws:dynamodb:tableName"
+      values   = [aws_dynamodb_table.ledger.name]
+    }
+  }
+  statement {
+    sid       = "DescribeExecution"
+    actions   = ["states:DescribeExecution"]
+    resources = [local.executions_arn]
+  }
+  statement {
+    sid       = "Alerts"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.alerts.arn]
+  }
+  statement {
+    sid       = "AlertKey"
+    actions   = ["kms:GenerateDataKey"]
+    resources = [aws_kms_key.this.arn]
+  }
+  statement {
+    sid       = "BotToken"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [aws_secretsmanager_secret.bot_token.arn]
+  }
+}
+
 locals {
   function_policies = {
     "access-requested" = data.aws_iam_policy_document.access_requested.json
     "grant-access"     = data.aws_iam_policy_document.grant_access.json
     "revoke-access"    = data.aws_iam_policy_document.revoke_access.json
     "report-on-access" = data.aws_iam_policy_document.report_on_access.json
+    "reconcile-access" = data.aws_iam_policy_document.reconcile_access.json
   }
 }
 

@@ -1,5 +1,5 @@
 # One customer managed key for everything this module stores: logs, secrets,
-# the alert topic, function environments.
+# the alert topic, function environments, the grant ledger.
 data "aws_iam_policy_document" "kms" {
   #checkov:skip=CKV_AWS_111:A key policy's "*" resource means this key only; the account root statement is AWS's required default.
   #checkov:skip=CKV_AWS_356:A key policy's "*" resource means this key only.
@@ -29,6 +29,18 @@ data "aws_iam_policy_document" "kms" {
     }
   }
 
+  # The state machine's logs are delivered by CloudWatch Logs' delivery
+  # service, which must read what Step Functions encrypted with this key.
+  statement {
+    sid       = "StepFunctionsLogDelivery"
+    actions   = ["kms:Decrypt"]
+    resources = ["*"]
+    principals {
+      type        = "Service"
+      identifiers = ["delivery.logs.amazonaws.com"]
+    }
+  }
+
   statement {
     sid       = "AlertPublishers"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
@@ -41,7 +53,7 @@ data "aws_iam_policy_document" "kms" {
 }
 
 resource "aws_kms_key" "this" {
-  description             = "${var.name}: logs, secrets, alerts and function environments"
+  description             = "${var.name}: logs, secrets, alerts, function environments and the grant ledger"
   enable_key_rotation     = true
   deletion_window_in_days = 30
   policy                  = data.aws_iam_policy_document.kms.json

@@ -3,8 +3,9 @@ data "aws_region" "current" {}
 data "aws_partition" "current" {}
 
 locals {
+  # The region's `.id` is its name in providers 5 and 6 (`.name` is deprecated in 6).
   account   = data.aws_caller_identity.current.account_id
-  region    = data.aws_region.current.name
+  region    = data.aws_region.current.id
   partition = data.aws_partition.current.partition
 
   state_machine_name = "${var.name}-access"
@@ -14,52 +15,81 @@ locals {
   slack_api_url = "https://slack.com/api"
 
   # Every variable each function's Config reads, and nothing else
-  # (checked by crates/contract-tests).
+  # (checked by crates/contract-tests). A null value is left out of the
+  # function's environment (lambda.tf): that is how an optional allow list
+  # says "unset", because a set-but-empty one stops the function.
+  slack_user_ids       = var.allowed_slack_user_ids == null ? null : join(",", var.allowed_slack_user_ids)
+  slack_enterprise_ids = var.allowed_slack_enterprise_ids == null ? null : join(",", var.allowed_slack_enterprise_ids)
+
   environment = {
     "access-requested" = {
-      STATE_MACHINE_ARN           = local.state_machine_arn
-      SSO_INSTANCE_ARN            = var.sso_instance_arn
-      ALLOWED_ACCOUNT_IDS         = join(",", var.allowed_account_ids)
-      ALLOWED_PERMISSION_SET_ARNS = join(",", var.allowed_permission_set_arns)
-      ALLOWED_SLACK_USER_IDS      = join(",", var.allowed_slack_user_ids)
-      DEFAULT_DURATION_MINUTES    = tostring(var.default_duration_minutes)
-      MAX_DURATION_MINUTES        = tostring(var.max_duration_minutes)
-      SLACK_SIGNING_SECRET_ARN    = aws_secretsmanager_secret.signing_secret.arn
+      STATE_MACHINE_ARN            = local.state_machine_arn
+      SSO_INSTANCE_ARN             = var.sso_instance_arn
+      ALLOWED_ACCOUNT_IDS          = join(",", var.allowed_account_ids)
+      ALLOWED_PERMISSION_SET_ARNS  = join(",", var.allowed_permission_set_arns)
+      ALLOWED_SLACK_TEAM_IDS       = join(",", var.allowed_slack_team_ids)
+      ALLOWED_SLACK_ENTERPRISE_IDS = local.slack_enterprise_ids
+      ALLOWED_SLACK_USER_IDS       = local.slack_user_ids
+      SLACK_APP_ID                 = var.slack_app_id
+      DEFAULT_DURATION_MINUTES     = tostring(var.default_duration_minutes)
+      MAX_DURATION_MINUTES         = tostring(var.max_duration_minutes)
+      SLACK_SIGNING_SECRET_ARN     = aws_secretsmanager_secret.signing_secret.arn
     }
     "grant-access" = {
-      SSO_INSTANCE_ARN    = var.sso_instance_arn
-      IDENTITY_STORE_ID   = var.identity_store_id
-      STATE_MACHINE_ARN   = local.state_machine_arn
-      IDENTITY_LOOKUP     = var.identity_lookup
-      SLACK_BOT_TOKEN_ARN = aws_secretsmanager_secret.bot_token.arn
-      SLACK_API_URL       = local.slack_api_url
+      SSO_INSTANCE_ARN             = var.sso_instance_arn
+      IDENTITY_STORE_ID            = var.identity_store_id
+      GRANT_LEDGER_TABLE           = aws_dynamodb_table.ledger.name
+      IDENTITY_LOOKUP              = var.identity_lookup
+      ALLOWED_SLACK_TEAM_IDS       = join(",", var.allowed_slack_team_ids)
+      ALLOWED_SLACK_ENTERPRISE_IDS = local.slack_enterprise_ids
+      SLACK_BOT_TOKEN_ARN          = aws_secretsmanager_secret.bot_token.arn
+      SLACK_API_URL                = local.slack_api_url
     }
     "revoke-access" = {
       SSO_INSTANCE_ARN         = var.sso_instance_arn
-      STATE_MACHINE_ARN        = local.state_machine_arn
+      GRANT_LEDGER_TABLE       = aws_dynamodb_table.ledger.name
       SLACK_BOT_TOKEN_ARN      = aws_secretsmanager_secret.bot_token.arn
       SLACK_API_URL            = local.slack_api_url
       CLOUDTRAIL_DELAY_MINUTES = tostring(var.cloudtrail_delay_minutes)
     }
     "report-on-access" = {
-      CLOUDTRAIL_REGIONS  = join(",", var.cloudtrail_regions)
-      AUDIT_ROLE_NAME     = var.audit_role_name
-      REPORT_SENDER       = var.report_sender
-      REPORT_RECIPIENTS   = join(",", var.report_recipients)
-      REPORT_CC_REQUESTER = tostring(var.report_cc_requester)
-      SLACK_BOT_TOKEN_ARN = aws_secretsmanager_secret.bot_token.arn
-      SLACK_API_URL       = local.slack_api_url
-      ALERT_SLACK_CHANNEL = var.alert_slack_channel
-      ALERT_TOPIC_ARN     = aws_sns_topic.alerts.arn
+      REPORT_SOURCE        = var.report_source
+      CLOUDTRAIL_LOG_GROUP = var.cloudtrail_log_group
+      STATE_MACHINE_ARN    = local.state_machine_arn
+      CLOUDTRAIL_REGIONS   = join(",", var.cloudtrail_regions)
+      AUDIT_ROLE_NAME      = var.audit_role_name
+      REPORT_SENDER        = var.report_sender
+      REPORT_RECIPIENTS    = join(",", var.report_recipients)
+      REPORT_CC_REQUESTER  = tostring(var.report_cc_requester)
+      SLACK_BOT_TOKEN_ARN  = aws_secretsmanager_secret.bot_token.arn
+      SLACK_API_URL        = local.slack_api_url
+      ALERT_SLACK_CHANNEL  = var.alert_slack_channel
+      ALERT_TOPIC_ARN      = aws_sns_topic.alerts.arn
+    }
+    "reconcile-access" = {
+      SSO_INSTANCE_ARN            = var.sso_instance_arn
+      GRANT_LEDGER_TABLE          = aws_dynamodb_table.ledger.name
+      STATE_MACHINE_ARN           = local.state_machine_arn
+      ALLOWED_ACCOUNT_IDS         = join(",", var.allowed_account_ids)
+      ALLOWED_PERMISSION_SET_ARNS = join(",", var.allowed_permission_set_arns)
+      SLACK_BOT_TOKEN_ARN         = aws_secretsmanager_secret.bot_token.arn
+      SLACK_API_URL               = local.slack_api_url
+      ALERT_SLACK_CHANNEL         = var.alert_slack_channel
+      ALERT_TOPIC_ARN             = aws_sns_topic.alerts.arn
+      RECONCILE_MIN_AGE_MINUTES   = tostring(var.reconcile_min_age_minutes)
     }
   }
 
   # Time each job needs: the grant polls Identity Center for up to two
-  # minutes, the report pages CloudTrail at 2 requests/s per region.
+  # minutes, the report pages CloudTrail at 2 requests/s per region, the
+  # reconciler stops picking up items after 200 s (RUN_BUDGET).
   functions = {
     "access-requested" = { timeout = 10, memory = 256, concurrency = 20 }
     "grant-access"     = { timeout = 300, memory = 256, concurrency = 10 }
     "revoke-access"    = { timeout = 300, memory = 256, concurrency = 10 }
     "report-on-access" = { timeout = 900, memory = 512, concurrency = 5 }
+    # One sweep at a time is plenty; two at once are safe (every ledger
+    # write is conditional), just wasted.
+    "reconcile-access" = { timeout = 300, memory = 256, concurrency = 2 }
   }
 }

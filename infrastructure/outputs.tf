@@ -8,6 +8,11 @@ output "state_machine_arn" {
   value       = aws_sfn_state_machine.this.arn
 }
 
+output "grant_ledger_table" {
+  description = "The grant ledger's DynamoDB table: who holds which break-glass assignment, and why."
+  value       = aws_dynamodb_table.ledger.name
+}
+
 output "signing_secret_arn" {
   description = "Put the Slack signing secret here (aws secretsmanager put-secret-value)."
   value       = aws_secretsmanager_secret.signing_secret.arn
@@ -29,6 +34,6 @@ output "report_role_arn" {
 }
 
 output "function_names" {
-  description = "The four Lambda functions."
+  description = "The five Lambda functions."
   value       = { for k, f in aws_lambda_function.this : k => f.function_name }
 }

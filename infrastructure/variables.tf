@@ -11,7 +11,7 @@ variable "name" {
 
 variable "image_uri" {
   type        = string
-  description = "The break-glass-access container image in ECR (one image serves all four functions), e.g. 123456789012.dkr.ecr.eu-west-1.amazonaws.com/break-glass-access:1.0.0."
+  description = "The break-glass-access container image in ECR (one image serves all five functions), e.g. 123456789012.dkr.ecr.eu-west-1.amazonaws.com/break-glass-access:1.0.0."
 
   validation {
     condition     = can(regex("^[0-9]{12}\\.dkr\\.ecr\\.[a-z0-9-]+\\.amazonaws\\.com(\\.cn)?/.+(:[^:]+|@sha256:[0-9a-f]{64})$", var.image_uri))
@@ -59,14 +59,46 @@ variable "allowed_permission_set_arns" {
   }
 }
 
-variable "allowed_slack_user_ids" {
+variable "allowed_slack_team_ids" {
   type        = list(string)
-  description = "Slack user ids allowed to break glass; empty means any member of the workspace."
-  default     = []
+  description = "Our Slack workspaces (team ids, T...). A click is only ours when every workspace id it carries is on this list, and only full members of these workspaces may break glass. Required: there is no default."
 
   validation {
-    condition     = alltrue([for u in var.allowed_slack_user_ids : can(regex("^[A-Z0-9]+$", u))])
-    error_message = "allowed_slack_user_ids must be Slack user ids such as U012AB3CD."
+    condition     = length(var.allowed_slack_team_ids) > 0 && alltrue([for t in var.allowed_slack_team_ids : can(regex("^T[A-Z0-9]{1,31}$", t))])
+    error_message = "allowed_slack_team_ids must hold at least one Slack team id such as T012AB3CD."
+  }
+}
+
+variable "allowed_slack_enterprise_ids" {
+  type        = list(string)
+  description = "Enterprise Grid only: our organisation ids (E...). Unset (null, the default), any click or account that names an organisation is refused. An empty list is refused."
+  default     = null
+
+  validation {
+    condition     = var.allowed_slack_enterprise_ids == null || try(length(var.allowed_slack_enterprise_ids) > 0 && alltrue([for e in var.allowed_slack_enterprise_ids : can(regex("^E[A-Z0-9]{1,31}$", e))]), false)
+    error_message = "allowed_slack_enterprise_ids must be null or hold at least one Slack enterprise id such as E012AB3CD."
+  }
+}
+
+variable "allowed_slack_user_ids" {
+  type        = list(string)
+  description = "Slack user ids (U... or W...) allowed to break glass. Unset (null, the default) means any full member of allowed_slack_team_ids; guests, members of other workspaces (Slack Connect), bots and deactivated accounts are always refused. An empty list is refused, never read as everyone."
+  default     = null
+
+  validation {
+    condition     = var.allowed_slack_user_ids == null || try(length(var.allowed_slack_user_ids) > 0 && alltrue([for u in var.allowed_slack_user_ids : can(regex("^[UW][A-Z0-9]{1,31}$", u))]), false)
+    error_message = "allowed_slack_user_ids must be null (any full member) or hold at least one Slack user id such as U012AB3CD."
+  }
+}
+
+variable "slack_app_id" {
+  type        = string
+  description = "The Slack app's id (A...). When set, clicks must say they came through this app (api_app_id); Block Kit payloads do, legacy attachments do not, so leave it null if your messages use attachments."
+  default     = null
+
+  validation {
+    condition     = var.slack_app_id == null || can(regex("^A[A-Z0-9]{1,31}$", var.slack_app_id))
+    error_message = "slack_app_id must be null or a Slack app id such as A012AB3CD."
   }
 }
 
@@ -206,4 +238,26 @@ variable "tags" {
   type        = map(string)
   description = "Tags added to every resource."
   default     = {}
+}
+
+variable "reconcile_schedule" {
+  type        = string
+  description = "How often reconcile-access sweeps the grant ledger for break-glass assignments nobody holds any more (an EventBridge Scheduler expression). Executions that end ABORTED, TIMED_OUT or FAILED trigger it at once as well."
+  default     = "rate(10 minutes)"
+
+  validation {
+    condition     = can(regex("^rate\\([1-9][0-9]* (minute|minutes|hour|hours|day|days)\\)$|^cron\\([^()]+\\)$", var.reconcile_schedule))
+    error_message = "reconcile_schedule must be a schedule expression such as rate(10 minutes) or cron(0/10 * * * ? *)."
+  }
+}
+
+variable "reconcile_min_age_minutes" {
+  type        = number
+  description = "How long after a holder joined the grant ledger reconcile-access believes Step Functions saying its execution ended (DescribeExecution is eventually consistent); an execution named by a status-change event is believed at once."
+  default     = 15
+
+  validation {
+    condition     = var.reconcile_min_age_minutes >= 1 && var.reconcile_min_age_minutes <= 1440 && floor(var.reconcile_min_age_minutes) == var.reconcile_min_age_minutes
+    error_message = "reconcile_min_age_minutes must be a whole number from 1 to 1440."
+  }
 }

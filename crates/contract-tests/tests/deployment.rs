@@ -9,11 +9,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-const FUNCTIONS: [&str; 4] = [
+const FUNCTIONS: [&str; 5] = [
     "access-requested",
     "grant-access",
     "revoke-access",
     "report-on-access",
+    "reconcile-access",
 ];
 
 fn root(path: &str) -> String {
@@ -34,22 +35,29 @@ fn sample(name: &str) -> Option<&'static str> {
         "ALLOWED_ACCOUNT_IDS" => "123456789012",
         "ALLOWED_PERMISSION_SET_ARNS" => "arn:aws:sso:::permissionSet/ssoins-1/ps-1",
         "ALLOWED_SLACK_USER_IDS" => "U1",
+        "ALLOWED_SLACK_TEAM_IDS" => "T1",
+        "ALLOWED_SLACK_ENTERPRISE_IDS" => "E1",
+        "SLACK_APP_ID" => "A1",
         "DEFAULT_DURATION_MINUTES" => "60",
         "MAX_DURATION_MINUTES" => "240",
         "SLACK_SIGNING_SECRET_ARN" | "SLACK_BOT_TOKEN_ARN" => {
             "arn:aws:secretsmanager:eu-west-1:111111111111:secret:x"
         }
         "IDENTITY_STORE_ID" => "d-1234567890",
+        "GRANT_LEDGER_TABLE" => "break-glass-grant-ledger",
         "IDENTITY_LOOKUP" => "email",
         "SLACK_API_URL" => "https://slack.com/api",
         "CLOUDTRAIL_DELAY_MINUTES" => "15",
         "CLOUDTRAIL_REGIONS" => "eu-west-1",
+        "REPORT_SOURCE" => "logs-insights",
+        "CLOUDTRAIL_LOG_GROUP" => "arn:aws:logs:eu-west-1:222222222222:log-group:org-trail",
         "AUDIT_ROLE_NAME" => "break-glass-audit",
         "REPORT_SENDER" => "break-glass@example.com",
         "REPORT_RECIPIENTS" => "security@example.com",
         "REPORT_CC_REQUESTER" => "true",
         "ALERT_SLACK_CHANNEL" => "C1",
         "ALERT_TOPIC_ARN" => "arn:aws:sns:eu-west-1:111111111111:alerts",
+        "RECONCILE_MIN_AGE_MINUTES" => "15",
         _ => return None,
     })
 }
@@ -67,6 +75,7 @@ fn variables_read(function: &str) -> BTreeSet<String> {
         "access-requested" => access_requested::Config::from_env(&env).map(|_| ()),
         "grant-access" => grant_access::Config::from_env(&env).map(|_| ()),
         "revoke-access" => revoke_access::Config::from_env(&env).map(|_| ()),
+        "reconcile-access" => reconcile_access::Config::from_env(&env).map(|_| ()),
         _ => report_on_access::Config::from_env(&env).map(|_| ()),
     };
     assert_eq!(ok, Ok(()), "{function}'s Config rejects the sample environment");
@@ -95,9 +104,71 @@ fn every_variable_a_function_reads_is_set_and_nothing_else() {
     }
     let lambda = root("infrastructure/lambda.tf");
     assert!(
-        lambda.contains("variables = local.environment[each.key]"),
-        "the functions take locals.environment"
+        lambda.contains(
+            "variables = { for name, value in local.environment[each.key] : name => value if value != null }"
+        ),
+        "the functions take locals.environment, leaving out what is null (unset)"
     );
+}
+
+/// An empty allow list stops a function, so Terraform must leave an unset
+/// optional list out of the environment (null), never pass `join(",", [])`;
+/// and the workspace list has no default, so nobody deploys without one.
+#[test]
+fn optional_allow_lists_are_left_out_and_the_workspaces_are_required() {
+    let main = terraform("main.tf");
+    let variables = terraform("variables.tf");
+    let environment = &main["locals"]["environment"];
+    for (function, var, local, input) in [
+        (
+            "access-requested",
+            "ALLOWED_SLACK_USER_IDS",
+            "slack_user_ids",
+            "allowed_slack_user_ids",
+        ),
+        (
+            "access-requested",
+            "ALLOWED_SLACK_ENTERPRISE_IDS",
+            "slack_enterprise_ids",
+            "allowed_slack_enterprise_ids",
+        ),
+        (
+            "grant-access",
+            "ALLOWED_SLACK_ENTERPRISE_IDS",
+            "slack_enterprise_ids",
+            "allowed_slack_enterprise_ids",
+        ),
+    ] {
+        let value = environment[function][var].to_string();
+        assert!(
+            value.contains(&format!("local.{local}")),
+            "{function} {var} = {value}"
+        );
+        let computed = main["locals"][local].to_string();
+        assert!(
+            computed.contains(&format!("var.{input} == null ? null")),
+            "local.{local} = {computed}"
+        );
+        assert_eq!(
+            variables["variable"][input].get("default"),
+            Some(&Value::Null),
+            "variable {input} defaults to null"
+        );
+    }
+    let teams = &variables["variable"]["allowed_slack_team_ids"];
+    assert!(teams.is_object(), "variable allowed_slack_team_ids exists");
+    assert!(
+        teams.get("default").is_none(),
+        "allowed_slack_team_ids has no default"
+    );
+    for function in ["access-requested", "grant-access"] {
+        assert!(
+            environment[function]["ALLOWED_SLACK_TEAM_IDS"]
+                .to_string()
+                .contains("var.allowed_slack_team_ids"),
+            "{function}"
+        );
+    }
 }
 
 // ------------------------------------------------------------------ IAM
@@ -106,11 +177,13 @@ fn every_variable_a_function_reads_is_set_and_nothing_else() {
 /// core port trait it implements.
 const ADAPTERS: &[(&str, &str)] = &[
     ("executions", "states"),
+    ("ledger", "dynamodb"),
     ("identity_center", "sso"),
     ("directory", "identitystore"),
     ("mailer", "ses"),
     ("alerts", "sns"),
     ("audit", "cloudtrail"),
+    ("audit_logs", "logs"),
     ("secrets", "secretsmanager"),
 ];
 
@@ -148,7 +221,10 @@ fn functions_of(text: &str) -> BTreeMap<String, String> {
 /// functions of the same file), as IAM actions.
 fn adapter_actions() -> BTreeMap<String, BTreeSet<String>> {
     let op = regex_lite::Regex::new(r"(?:client|Client::new\([^)]*\))\s*\.\s*([a-z_]+)\(\)").unwrap();
-    let helper = regex_lite::Regex::new(r"([a-z_]+)\(").unwrap();
+    // Calls to this file's own functions: free (`helper(`, `Self::helper(`)
+    // or on `self`; a method of some other value (`map.get(`) is not one,
+    // even when it shares a name with one of ours.
+    let helper = regex_lite::Regex::new(r"(^|self\.|[^.A-Za-z0-9_])([a-z_][a-z0-9_]*)\(").unwrap();
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (module, service) in ADAPTERS {
         let text = root(&format!("crates/adapters/src/{module}.rs"));
@@ -173,7 +249,7 @@ fn adapter_actions() -> BTreeMap<String, BTreeSet<String>> {
                 todo.extend(
                     helper
                         .captures_iter(&compact)
-                        .map(|c| c[1].to_string())
+                        .map(|c| c[2].to_string())
                         .filter(|h| fns.contains_key(h)),
                 );
             }
@@ -284,7 +360,8 @@ fn the_scan_sees_what_each_function_really_does() {
         "sso:CreateAccountAssignment",
         "sso:DeleteAccountAssignment",
         "identitystore:GetUserId",
-        "states:GetExecutionHistory",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
     ] {
         assert!(grant.contains(a), "grant-access: {a} not found in {grant:?}");
     }
@@ -293,9 +370,47 @@ fn the_scan_sees_what_each_function_really_does() {
         !revoke.contains("sso:CreateAccountAssignment"),
         "revoke-access never creates"
     );
+    for function in ["grant-access", "revoke-access"] {
+        let needed = actions_needed(function);
+        for a in ["dynamodb:GetItem", "dynamodb:PutItem"] {
+            assert!(needed.contains(a), "{function}: {a} not found in {needed:?}");
+        }
+        assert!(
+            !needed.iter().any(|a| a.starts_with("states:")),
+            "{function} reads the grant ledger, not Step Functions: {needed:?}"
+        );
+    }
+    let reconcile = actions_needed("reconcile-access");
+    for a in [
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:Query",
+        "sso:DeleteAccountAssignment",
+        "sso:DescribeAccountAssignmentDeletionStatus",
+        "sso:ListAccountAssignments",
+        "states:DescribeExecution",
+        "sns:Publish",
+    ] {
+        assert!(
+            reconcile.contains(a),
+            "reconcile-access: {a} not found in {reconcile:?}"
+        );
+    }
+    assert!(
+        !reconcile.contains("sso:CreateAccountAssignment"),
+        "reconcile-access never creates"
+    );
+    assert_eq!(
+        adapter_actions()["ledger::open_items"],
+        ["dynamodb:Query".to_string()].into(),
+        "the reconciler's read is seen too"
+    );
     let report = actions_needed("report-on-access");
     for a in [
         "cloudtrail:LookupEvents",
+        "logs:StartQuery",
+        "logs:GetQueryResults",
+        "logs:StopQuery",
         "sts:AssumeRole",
         "ses:SendEmail",
         "sns:Publish",
@@ -315,6 +430,83 @@ fn the_scan_sees_what_each_function_really_does() {
         .map(String::from)
         .into()
     );
+}
+
+/// The table Terraform creates is the one the adapter reads and writes: its
+/// key, the open-items index (keys, every attribute projected), the TTL
+/// attribute; kept safe; and named to the functions that use it.
+#[test]
+fn the_grant_ledger_table_is_the_one_the_adapter_uses() {
+    let dynamodb = terraform("dynamodb.tf");
+    let table = &dynamodb["resource"]["aws_dynamodb_table"]["ledger"];
+    assert_eq!(table["hash_key"], "pk");
+    assert!(table.get("range_key").is_none(), "the key is pk alone");
+    assert_eq!(table["billing_mode"], "PAY_PER_REQUEST");
+    assert_eq!(table["deletion_protection_enabled"], true);
+    assert_eq!(table["point_in_time_recovery"]["enabled"], true);
+    assert_eq!(table["server_side_encryption"]["enabled"], true);
+    assert_eq!(
+        table["server_side_encryption"]["kms_key_arn"],
+        "${aws_kms_key.this.arn}"
+    );
+    assert_eq!(table["ttl"]["attribute_name"], "ttl");
+    assert_eq!(table["ttl"]["enabled"], true);
+    let index = &table["global_secondary_index"];
+    assert_eq!(index["name"], "open-items");
+    assert_eq!(index["hash_key"], "open");
+    assert_eq!(index["range_key"], "holds_until");
+    assert_eq!(index["projection_type"], "ALL");
+    let attributes: BTreeMap<String, String> = table["attribute"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["name"].as_str().unwrap().into(),
+                a["type"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        attributes,
+        [("holds_until", "S"), ("open", "S"), ("pk", "S")]
+            .map(|(n, t)| (n.to_string(), t.to_string()))
+            .into()
+    );
+
+    let adapter = root("crates/adapters/src/ledger.rs");
+    assert!(adapter.contains(r#"pub const OPEN_ITEMS_INDEX: &str = "open-items";"#));
+    for attribute in [r#""pk""#, r#""open""#, r#""holds_until""#, r#""ttl""#] {
+        assert!(adapter.contains(attribute), "the adapter writes {attribute}");
+    }
+    let testkit = root("crates/testkit/src/moto.rs");
+    for name in [r#""open-items""#, r#""open""#, r#""holds_until""#, r#""ttl""#] {
+        assert!(testkit.contains(name), "create_ledger_table creates {name}");
+    }
+
+    let main = terraform("main.tf");
+    for function in ["grant-access", "revoke-access", "reconcile-access"] {
+        assert_eq!(
+            main["locals"]["environment"][function]["GRANT_LEDGER_TABLE"],
+            "${aws_dynamodb_table.ledger.name}",
+            "{function} is told the table's name"
+        );
+    }
+}
+
+/// An expired operator lease in the ledger proves its Lambda is dead only
+/// while no grant or revoke can run as long as the lease lasts.
+#[test]
+fn no_ledger_operator_outlives_its_lease() {
+    let main = terraform("main.tf");
+    let lease = break_glass_core::ledger::OPERATOR_LEASE.as_secs();
+    for function in ["grant-access", "revoke-access", "reconcile-access"] {
+        let timeout = main["locals"]["functions"][function]["timeout"].as_u64().unwrap();
+        assert!(
+            timeout + 60 <= lease,
+            "{function}'s timeout ({timeout} s) plus a minute of clock skew must stay under the ledger's operator lease ({lease} s)"
+        );
+    }
 }
 
 #[test]

@@ -21,6 +21,7 @@ module "break_glass" {
   identity_store_id           = "d-1234567890"
   allowed_account_ids         = ["123456789012"]
   allowed_permission_set_arns = ["arn:aws:sso:::permissionSet/ssoins-1234567890abcdef/ps-1234567890abcdef"]
+  allowed_slack_team_ids      = ["T0123ABCDE"]
   max_duration_minutes        = 240
   audit_role_name             = "break-glass-audit"
   report_sender               = "break-glass@example.com"

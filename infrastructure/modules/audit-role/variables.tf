@@ -24,3 +24,14 @@ variable "tags" {
   description = "Tags for the role."
   default     = {}
 }
+
+variable "cloudtrail_log_group_arn" {
+  type        = string
+  description = "In the account holding the organisation trail's log group: its ARN (the main module's cloudtrail_log_group), to let the report query it with Logs Insights. Empty elsewhere."
+  default     = ""
+
+  validation {
+    condition     = var.cloudtrail_log_group_arn == "" || can(regex("^arn:aws[a-z-]*:logs:[a-z0-9-]+:[0-9]{12}:log-group:[\\w/.#-]{1,512}(:\\*)?$", var.cloudtrail_log_group_arn))
+    error_message = "cloudtrail_log_group_arn must be a log group ARN."
+  }
+}
