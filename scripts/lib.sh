@@ -72,3 +72,19 @@ LINT_VENV="$ROOT/.venv-lint"
 ensure_lint_venv() {
   ensure_venv "$LINT_VENV" "$ROOT/scripts/requirements-lint.txt"
 }
+
+# Headless Chromium from Debian's packages, for the test that renders the
+# report e-mail in a browser (crates/report-on-access/tests/email_in_browser.rs).
+# Installed once; later calls return at once.
+ensure_chromium() {
+  if [[ -x /usr/bin/chromium ]]; then
+    return 0
+  fi
+  say "installing chromium from Debian's packages (once)"
+  local sudo=()
+  if [[ $(id -u) -ne 0 ]]; then
+    sudo=(sudo)
+  fi
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+}

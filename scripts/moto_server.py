@@ -10,6 +10,11 @@ makes the first permission set created in that instance take that id, so the
 seed README's example message (ssoins-12345/ps-12345) works verbatim against
 a local stack. moto does not check instance ARNs, so each test picks its own
 instance and never meets the fixed one.
+
+moto stores a second, identical row when an assignment that exists is created
+again; Identity Center keeps one (the create succeeds and changes nothing).
+Grants that join a break-glass assignment create it again to make sure it is
+there, so moto is made to keep one row too.
 """
 
 import os
@@ -17,6 +22,7 @@ import sys
 
 from moto.moto_api._internal import mock_random as random
 from moto.ssoadmin import models as ssoadmin
+from moto.ssoadmin.exceptions import ResourceNotFoundException
 
 fixed = dict(
     pair.split("=", 1)
@@ -34,6 +40,19 @@ def generate_id(instance_arn: str) -> str:
 
 
 ssoadmin.PermissionSet.generate_id = staticmethod(generate_id)
+
+_create_account_assignment = ssoadmin.SSOAdminBackend.create_account_assignment
+
+
+def create_account_assignment(self, *args, **kwargs):
+    try:
+        existing = self._find_account(*args, **kwargs)
+    except ResourceNotFoundException:
+        return _create_account_assignment(self, *args, **kwargs)
+    return existing.to_json(include_creation_date=True, include_request_id=True)
+
+
+ssoadmin.SSOAdminBackend.create_account_assignment = create_account_assignment
 
 from moto.server import main  # noqa: E402
 
