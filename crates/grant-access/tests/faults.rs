@@ -237,7 +237,7 @@ async fn a_creation_stuck_in_progress_is_rolled_back_and_verified_gone() {
     let waited: Duration = outcome.sleeps.iter().sum();
     assert!(waited <= grant_access::ROLLBACK_BY, "bounded: {waited:?}");
     assert!(
-        outcome.thread[0].contains("it was removed again and verified gone"),
+        outcome.thread[0].contains("this grant gave it back (removed and verified gone"),
         "{:?}",
         outcome.thread
     );
