@@ -9,7 +9,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use break_glass_adapters::audit::CloudTrailLookup;
 use break_glass_adapters::directory::IdentityStore;
 use break_glass_adapters::identity_center::SsoAdmin;
@@ -17,11 +16,8 @@ use break_glass_adapters::ledger::DynamoLedger;
 use break_glass_adapters::mailer::Ses;
 use break_glass_adapters::slack::{BotToken, SlackWebApi};
 use break_glass_core::clock::{Clock, SystemClock};
-use break_glass_core::domain::{AccountId, PermissionSetArn};
 use break_glass_core::ledger::{LedgerItem, LedgerKey};
-use break_glass_core::ports::{
-    IdentityCenter, Ledger, PermissionSetInfo, PortError, PortErrorKind, Provisioning,
-};
+use break_glass_core::ports::{IdentityCenter, Ledger};
 use break_glass_testkit::cloudtrail::{CloudTrailStandIn, session_event};
 use break_glass_testkit::slack::{Post, SlackStandIn};
 use break_glass_testkit::{interaction_body, moto, seed_click, slack_headers};
@@ -97,46 +93,6 @@ pub struct Outcome {
 }
 
 /// Identity Center whose deletions are always refused.
-#[derive(Debug)]
-struct RefusingDeletes(Arc<dyn IdentityCenter>);
-
-#[async_trait]
-impl IdentityCenter for RefusingDeletes {
-    async fn assigned_users(&self, a: &AccountId, p: &PermissionSetArn) -> Result<Vec<String>, PortError> {
-        self.0.assigned_users(a, p).await
-    }
-    async fn create_assignment(
-        &self,
-        a: &AccountId,
-        p: &PermissionSetArn,
-        u: &str,
-    ) -> Result<Provisioning, PortError> {
-        self.0.create_assignment(a, p, u).await
-    }
-    async fn creation_status(&self, id: &str) -> Result<Provisioning, PortError> {
-        self.0.creation_status(id).await
-    }
-    async fn delete_assignment(
-        &self,
-        _: &AccountId,
-        _: &PermissionSetArn,
-        _: &str,
-    ) -> Result<Provisioning, PortError> {
-        Err(PortError::new(
-            PortErrorKind::AccessDenied,
-            "sso",
-            "DeleteAccountAssignment",
-            "AccessDeniedException: drill",
-        ))
-    }
-    async fn deletion_status(&self, id: &str) -> Result<Provisioning, PortError> {
-        self.0.deletion_status(id).await
-    }
-    async fn permission_set(&self, p: &PermissionSetArn) -> Result<PermissionSetInfo, PortError> {
-        self.0.permission_set(p).await
-    }
-}
-
 fn say(on: bool, text: impl AsRef<str>) {
     if on {
         println!("{}", text.as_ref());
@@ -344,7 +300,9 @@ pub async fn run(opts: Options) -> Result<Outcome, String> {
                 revoke: revoke_access::Config::from_env(&lookup).map_err(e)?,
                 report: report_on_access::Config::from_env(&lookup).map_err(e)?,
                 revoke_identity_center: match opts.drill {
-                    Drill::RevokeFails => Arc::new(RefusingDeletes(sso.clone())),
+                    Drill::RevokeFails => {
+                        Arc::new(break_glass_testkit::refusing::RefusingDeletes(sso.clone()))
+                    }
                     _ => sso.clone(),
                 },
                 identity_center: sso,

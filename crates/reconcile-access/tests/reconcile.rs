@@ -17,13 +17,12 @@ use break_glass_core::access::IdentityLookup;
 use break_glass_core::clock::{Clock, ManualClock};
 use break_glass_core::config::{SecretSource, SlackSettings};
 use break_glass_core::contract::{AccessRequest, Execution, Requester, SlackThread};
-use break_glass_core::domain::{AccessDuration, AccountId, PermissionSetArn};
+use break_glass_core::domain::AccessDuration;
 use break_glass_core::ledger::{ItemState, Lease, LedgerItem, LedgerKey};
-use break_glass_core::ports::{
-    Alerts, IdentityCenter, Ledger, PermissionSetInfo, PortError, PortErrorKind, Provisioning, Written,
-};
+use break_glass_core::ports::{Alerts, IdentityCenter, Ledger, PortError, Written};
 use break_glass_testkit::executions::InMemoryExecutions;
 use break_glass_testkit::moto::{self, IdentityCenterFixture};
+use break_glass_testkit::refusing::RefusingDeletes;
 use break_glass_testkit::slack::SlackStandIn;
 use reconcile_access::{Config, Deps, handle};
 use serde_json::{Value, json};
@@ -52,46 +51,6 @@ impl RecordedAlerts {
 }
 
 /// Identity Center that is unreachable for deletions.
-#[derive(Debug)]
-struct DeletionsDown<'a>(&'a SsoAdmin);
-
-#[async_trait::async_trait]
-impl IdentityCenter for DeletionsDown<'_> {
-    async fn assigned_users(&self, a: &AccountId, p: &PermissionSetArn) -> Result<Vec<String>, PortError> {
-        self.0.assigned_users(a, p).await
-    }
-    async fn create_assignment(
-        &self,
-        a: &AccountId,
-        p: &PermissionSetArn,
-        u: &str,
-    ) -> Result<Provisioning, PortError> {
-        self.0.create_assignment(a, p, u).await
-    }
-    async fn creation_status(&self, id: &str) -> Result<Provisioning, PortError> {
-        self.0.creation_status(id).await
-    }
-    async fn delete_assignment(
-        &self,
-        _: &AccountId,
-        _: &PermissionSetArn,
-        _: &str,
-    ) -> Result<Provisioning, PortError> {
-        Err(PortError::new(
-            PortErrorKind::AccessDenied,
-            "sso-admin",
-            "DeleteAccountAssignment",
-            "not today",
-        ))
-    }
-    async fn deletion_status(&self, id: &str) -> Result<Provisioning, PortError> {
-        self.0.deletion_status(id).await
-    }
-    async fn permission_set(&self, p: &PermissionSetArn) -> Result<PermissionSetInfo, PortError> {
-        self.0.permission_set(p).await
-    }
-}
-
 struct World {
     sdk: aws_config::SdkConfig,
     fx: IdentityCenterFixture,
@@ -359,7 +318,7 @@ async fn a_revoke_left_unfinished_is_finished_once_identity_center_answers() {
 
     // The lease expired; Identity Center refuses the deletion: it stays.
     world.clock.set("2026-11-30T10:10:00Z".parse().unwrap());
-    let down = DeletionsDown(&world.sso);
+    let down = RefusingDeletes(std::sync::Arc::new(world.sso.clone()));
     let summary = handle(sweep("run-2"), &world.deps_with(&down)).await.unwrap();
     assert_eq!(summary["finished"], 0, "{summary}");
     assert_eq!(summary["errors"].as_array().unwrap().len(), 1, "{summary}");
