@@ -328,15 +328,32 @@ async fn a_revoke_left_unfinished_is_finished_once_identity_center_answers() {
     assert_eq!(item.reconcile_attempts, 1);
     assert!(world.alert_posts().is_empty(), "one failure is not news yet");
 
-    // Identity Center answers; the run's own lease has expired.
+    // The next run fails too: two in a row is a person's problem.
     world.clock.set("2026-11-30T10:20:00Z".parse().unwrap());
-    let summary = world.reconcile(sweep("run-3")).await;
+    let summary = handle(sweep("run-3"), &world.deps_with(&down)).await.unwrap();
+    assert_eq!(summary["finished"], 0, "{summary}");
+    assert_eq!(world.item(&user).await.reconcile_attempts, 2);
+    let alerts = world.alert_posts();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(alerts[0].contains("could not remove"), "{}", alerts[0]);
+    assert!(alerts[0].contains("2 runs in a row"), "{}", alerts[0]);
+    assert_eq!(world.alerts.subjects().len(), 1);
+    assert_eq!(world.assigned().await, vec![user.clone()]);
+
+    // Identity Center answers; the run's own lease has expired.
+    world.clock.set("2026-11-30T10:30:00Z".parse().unwrap());
+    let summary = world.reconcile(sweep("run-4")).await;
     assert_eq!(summary["finished"], 1, "{summary}");
     assert!(world.assigned().await.is_empty());
     assert_eq!(world.item(&user).await.state, ItemState::Closed);
     let alerts = world.alert_posts();
-    assert_eq!(alerts.len(), 1, "{alerts:?}");
-    assert!(alerts[0].contains("a revoke left unfinished"), "{}", alerts[0]);
+    assert_eq!(alerts.len(), 2, "{alerts:?}");
+    assert!(alerts[1].contains("a revoke left unfinished"), "{}", alerts[1]);
+    assert_eq!(
+        world.item(&user).await.reconcile_attempts,
+        0,
+        "closing starts the count again"
+    );
 }
 
 #[tokio::test]
