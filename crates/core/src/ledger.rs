@@ -437,48 +437,64 @@ pub fn plan_grant(
                 };
             }
             match item.origin {
-                Origin::BreakGlass => {
-                    let source = AssignmentSource::SharedWithRunningExecution;
-                    let mut next = item.next(me, "joined", now);
-                    next.holders.push(claim.holder(source, now));
-                    GrantPlan::Write {
-                        item: next,
-                        expected: Some(item.version),
-                        source,
-                        then: Then::Ensure,
-                    }
-                }
-                Origin::Standing if listed => {
-                    let source = AssignmentSource::PreExisting;
-                    let mut next = item.next(me, "joined standing access", now);
-                    next.holders.push(claim.holder(source, now));
-                    GrantPlan::Write {
-                        item: next,
-                        expected: Some(item.version),
-                        source,
-                        then: Then::Standing,
-                    }
-                }
-                Origin::Standing => {
-                    // The standing assignment was removed (by an
-                    // administrator) while other executions held it: what
-                    // we create now is break glass's, and the last holder
-                    // removes it.
-                    let source = AssignmentSource::Created;
-                    let mut next = item.next(me, "standing access gone; granting", now);
-                    next.origin = Origin::BreakGlass;
-                    next.state = ItemState::Granting;
-                    next.operator = Some(lease(me, now));
-                    next.holders.push(claim.holder(source, now));
-                    GrantPlan::Write {
-                        item: next,
-                        expected: Some(item.version),
-                        source,
-                        then: Then::Ensure,
-                    }
-                }
+                Origin::BreakGlass => join(
+                    item,
+                    claim,
+                    now,
+                    "joined",
+                    AssignmentSource::SharedWithRunningExecution,
+                    Then::Ensure,
+                    |_| {},
+                ),
+                Origin::Standing if listed => join(
+                    item,
+                    claim,
+                    now,
+                    "joined standing access",
+                    AssignmentSource::PreExisting,
+                    Then::Standing,
+                    |_| {},
+                ),
+                // The standing assignment was removed (by an administrator)
+                // while other executions held it: what we create now is
+                // break glass's, and the last holder removes it.
+                Origin::Standing => join(
+                    item,
+                    claim,
+                    now,
+                    "standing access gone; granting",
+                    AssignmentSource::Created,
+                    Then::Ensure,
+                    |next| {
+                        next.origin = Origin::BreakGlass;
+                        next.state = ItemState::Granting;
+                        next.operator = Some(lease(me, now));
+                    },
+                ),
             }
         }
+    }
+}
+
+/// The write that adds `claim` as a holder of `item` (after `change`), on
+/// condition that nobody wrote it since it was read.
+fn join(
+    item: &LedgerItem,
+    claim: &Claim,
+    now: DateTime<Utc>,
+    what: &str,
+    source: AssignmentSource,
+    then: Then,
+    change: impl FnOnce(&mut LedgerItem),
+) -> GrantPlan {
+    let mut next = item.next(&claim.execution_name, what, now);
+    change(&mut next);
+    next.holders.push(claim.holder(source, now));
+    GrantPlan::Write {
+        item: next,
+        expected: Some(item.version),
+        source,
+        then,
     }
 }
 
