@@ -23,3 +23,29 @@ pub mod slack;
 pub async fn sdk_config() -> aws_config::SdkConfig {
     aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
 }
+
+/// Structured logs for a function, once per cold start. The level comes from
+/// Lambda's advanced logging controls (`AWS_LAMBDA_LOG_LEVEL`) or
+/// `RUST_LOG` as a plain level, default INFO; `AWS_LAMBDA_LOG_FORMAT=JSON`
+/// gives JSON lines. A level, not a filter expression: the filter parser
+/// links a regex engine into every function for nothing we use.
+pub fn init_logging() {
+    use tracing_subscriber::filter::LevelFilter;
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .ok()
+        .and_then(|raw| raw.trim().parse::<LevelFilter>().ok())
+        .unwrap_or(LevelFilter::INFO);
+    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let builder = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_target(false)
+        .with_ansi(false)
+        .without_time();
+    // try_init: a second call (tests) keeps the first subscriber.
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    break_glass_adapters::init_logging();
     let config = Config::from_env(&ProcessEnv)?;
     let sdk = sdk_config().await;
     let token = BotToken::new(secrets::resolve_with(&sdk, &config.slack.bot_token).await?);
