@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
-# One image, five functions. Each function's image config picks its binary
-# as the entry point (infrastructure/lambda.tf):
+# One image, five binaries. Each function's image config picks its binary
+# as the entry point (infrastructure/lambda.tf; notify runs report-on-access):
 #   /var/task/access-requested, /var/task/grant-access,
 #   /var/task/revoke-access, /var/task/report-on-access,
 #   /var/task/reconcile-access
@@ -8,6 +8,12 @@
 # Built on Amazon Linux 2023 itself, so the binaries need no newer glibc than
 # the Lambda runtime has (2.34). scripts/check-image-build runs the same
 # cargo build in CI, where no Docker engine is available.
+#
+# Either architecture (Terraform's `architecture`): both base images are
+# multi-arch and every stage builds natively for the platform asked for, so
+#   docker buildx build --platform linux/arm64 -t <image> .
+# builds for Graviton (under QEMU emulation on an x86_64 host: slower, same
+# result), and --platform linux/amd64 (or none, on x86_64) for x86_64.
 
 ARG RUST_VERSION=1.95.0
 
@@ -31,12 +37,15 @@ RUN cargo chef prepare --recipe-path recipe.json
 FROM toolchain AS builder
 WORKDIR /build
 COPY --from=planner /build/recipe.json recipe.json
+# The five function packages only (-p, not --bin): features are unified over
+# the packages a build selects, and break-glass-local's (people's credential
+# providers, a second TLS provider, log filters) must not reach the functions.
 # Dependencies only: cached until Cargo.lock changes.
-RUN cargo chef cook --release --locked --recipe-path recipe.json
+RUN cargo chef cook --release --locked --recipe-path recipe.json \
+      -p access-requested -p grant-access -p revoke-access -p report-on-access -p reconcile-access
 COPY . .
 RUN cargo build --release --locked \
-      --bin access-requested --bin grant-access --bin revoke-access --bin report-on-access \
-      --bin reconcile-access
+      -p access-requested -p grant-access -p revoke-access -p report-on-access -p reconcile-access
 
 FROM public.ecr.aws/lambda/provided:al2023
 COPY --from=builder /build/target/release/access-requested \

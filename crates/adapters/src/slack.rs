@@ -87,6 +87,7 @@ impl SlackWebApi {
     /// `api_url` is `https://slack.com/api` in production, a local stand-in
     /// in tests. Without a token only `respond_ephemeral` works.
     pub fn new(api_url: impl Into<String>, token: Option<BotToken>) -> Self {
+        crate::ensure_crypto_provider();
         let http = reqwest::Client::builder()
             // Slack answers in well under a second; a slow Slack must not eat
             // the Lambda's time budget (or access-requested's 3 s deadline).
