@@ -32,7 +32,11 @@ pub(crate) fn kind_of(code: Option<&str>, status: Option<u16>) -> PortErrorKind 
         | "TooManyRequestsException"
         | "RequestLimitExceeded"
         | "ProvisionedThroughputExceededException"
-        | "LimitExceededException" => PortErrorKind::Throttled,
+        | "LimitExceededException"
+        // A customer managed key's request quota (Step Functions' and
+        // DynamoDB's spellings): the call did nothing and may be retried.
+        | "KmsThrottlingException"
+        | "KMSThrottlingException" => PortErrorKind::Throttled,
         // DynamoDB: a transaction in flight on the same item.
         "ConflictException" | "TransactionConflictException" => PortErrorKind::Conflict,
         "ResourceNotFoundException"
@@ -45,7 +49,10 @@ pub(crate) fn kind_of(code: Option<&str>, status: Option<u16>) -> PortErrorKind 
         | "UnauthorizedException"
         | "ExpiredTokenException"
         | "UnrecognizedClientException"
-        | "InvalidClientTokenId" => PortErrorKind::AccessDenied,
+        | "InvalidClientTokenId"
+        // The key policy or grants refuse us: a deployment fault, not bad luck.
+        | "KmsAccessDeniedException"
+        | "KMSAccessDeniedException" => PortErrorKind::AccessDenied,
         "ValidationException"
         | "InvalidParameterException"
         | "InvalidName"
@@ -97,6 +104,14 @@ mod tests {
             PortErrorKind::Transient
         );
         assert_eq!(kind_of(None, Some(429)), PortErrorKind::Throttled);
+        // Step Functions encrypting input with a customer managed key.
+        for code in ["KmsThrottlingException", "KMSThrottlingException"] {
+            assert_eq!(kind_of(Some(code), Some(400)), PortErrorKind::Throttled, "{code}");
+        }
+        assert_eq!(
+            kind_of(Some("KmsAccessDeniedException"), Some(400)),
+            PortErrorKind::AccessDenied
+        );
         assert_eq!(kind_of(Some("Weird"), Some(400)), PortErrorKind::Other);
     }
 }

@@ -19,9 +19,82 @@ pub mod secrets;
 pub mod slack;
 
 /// Loads the SDK configuration once per cold start: region, credentials and
-/// endpoint overrides from the standard environment and profile chain.
+/// endpoint overrides from the standard environment and profile chain, and
+/// [`http_client`] for every client made from it.
 pub async fn sdk_config() -> aws_config::SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(http_client())
+        .load()
+        .await
+}
+
+/// The SDK's HTTPS client on hyper 1 and rustls with ring: the one TLS stack
+/// the functions link (reqwest uses the same, see [`slack`]).
+pub fn http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https()
+}
+
+/// rustls's process-wide crypto provider, which reqwest reads: ring, once.
+pub(crate) fn ensure_crypto_provider() {
+    // Err means one is installed already (ours, or a test's): fine either way.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// The shared configuration with another region: Identity Center lives in
+/// one home region (`SSO_REGION`), which need not be the function's.
+/// Credentials, retries and endpoint overrides stay as they are.
+pub fn in_region(sdk: &aws_config::SdkConfig, region: Option<&str>) -> aws_config::SdkConfig {
+    match region {
+        None => sdk.clone(),
+        Some(region) => sdk
+            .to_builder()
+            .region(aws_config::Region::new(region.to_string()))
+            .build(),
+    }
+}
+
+/// The Slack Web API for a function that must work without Slack
+/// (revoke-access): a bot token that is not configured or cannot be read
+/// is logged (never its value) and leaves a client whose posts fail the way
+/// an unreachable Slack does, instead of stopping the function at cold
+/// start, which would stop the revoke with it.
+pub async fn slack_or_unreachable(
+    sdk: &aws_config::SdkConfig,
+    settings: Option<&break_glass_core::config::SlackSettings>,
+) -> slack::SlackWebApi {
+    let Some(settings) = settings else {
+        tracing::warn!("no Slack bot token is configured: this function works, but cannot post to Slack");
+        return slack::SlackWebApi::new(break_glass_core::config::SlackSettings::DEFAULT_API_URL, None);
+    };
+    match secrets::resolve_with(sdk, &settings.bot_token).await {
+        Ok(token) if !token.is_empty() => {
+            slack::SlackWebApi::new(&settings.api_url, Some(slack::BotToken::new(token)))
+        }
+        Ok(_) => {
+            tracing::warn!("the Slack bot token is empty: this function works, but cannot post to Slack");
+            slack::SlackWebApi::new(&settings.api_url, None)
+        }
+        Err(error) => {
+            tracing::warn!(%error, "the Slack bot token could not be read: this function works, but cannot post to Slack");
+            slack::SlackWebApi::new(&settings.api_url, None)
+        }
+    }
+}
+
+/// The account the function's own credentials belong to (STS
+/// `GetCallerIdentity`, which needs no permission), or `None` when STS
+/// cannot say: only wording depends on it.
+pub async fn own_account(sdk: &aws_config::SdkConfig) -> Option<break_glass_core::domain::AccountId> {
+    match aws_sdk_sts::Client::new(sdk).get_caller_identity().send().await {
+        Ok(identity) => identity.account.and_then(|a| a.parse().ok()),
+        Err(error) => {
+            tracing::warn!(error = %error::classify("sts", "GetCallerIdentity", error), "own account unknown");
+            None
+        }
+    }
 }
 
 /// Structured logs for a function, once per cold start. The level comes from

@@ -164,6 +164,28 @@ impl SlackWorkspaces {
     }
 }
 
+/// An AWS region name such as `eu-west-1` or `us-gov-west-1`, when set.
+/// Checked for shape only: a typo fails at cold start naming the variable,
+/// not at the first call with an unreachable endpoint.
+pub fn region(env: &dyn Env, var: &'static str) -> Result<Option<String>, ConfigError> {
+    let Some(value) = optional(env, var) else {
+        return Ok(None);
+    };
+    let parts: Vec<&str> = value.split('-').collect();
+    let shaped = parts.len() >= 3
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts[parts.len() - 1].parse::<u8>().is_ok();
+    if !shaped {
+        return Err(ConfigError::Invalid {
+            var,
+            reason: "expected an AWS region name such as eu-west-1".into(),
+        });
+    }
+    Ok(Some(value))
+}
+
 /// A secret given either by Secrets Manager ARN (deployed) or in plain text
 /// (local runs, tests). Its `Debug` never shows a plain value.
 #[derive(Clone, PartialEq, Eq)]
@@ -243,6 +265,29 @@ pub fn map_env<const N: usize>(pairs: [(&str, &str); N]) -> impl Env + use<N> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn regions_are_checked_for_shape() {
+        for ok in ["eu-west-1", "us-east-1", "us-gov-west-1", "ap-southeast-4"] {
+            assert_eq!(
+                region(&map_env([("SSO_REGION", ok)]), "SSO_REGION").unwrap(),
+                Some(ok.to_string())
+            );
+        }
+        assert_eq!(region(&map_env([]), "SSO_REGION").unwrap(), None);
+        for bad in [
+            "eu-west",
+            "EU-WEST-1",
+            "eu west 1",
+            "eu--1",
+            "https://sso.eu-west-1.amazonaws.com",
+        ] {
+            let err = region(&map_env([("SSO_REGION", bad)]), "SSO_REGION")
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("SSO_REGION"), "{bad}: {err}");
+        }
+    }
     use crate::domain::AccountId;
 
     #[test]

@@ -134,6 +134,10 @@ pub struct Revoke {
     /// When CloudTrail should have caught up; the state machine waits for it.
     #[serde(with = "timestamp")]
     pub report_at: DateTime<Utc>,
+    /// Why the thread was not told, when it was not (Slack unreachable, no
+    /// bot token). The revoke stands either way; the report still runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slack_unreachable: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -90,6 +90,7 @@ fn main() {
             let ledger = InMemoryLedger::default();
             let config = grant_access::Config {
                 instance: "arn:aws:sso:::instance/ssoins-1".parse().unwrap(),
+                sso_region: None,
                 identity_store_id: "d-1".into(),
                 ledger_table: "local".into(),
                 lookup: IdentityLookup::Email,
@@ -123,8 +124,9 @@ fn main() {
             let sso = SsoAdmin::new(client, "arn:aws:sso:::instance/ssoins-1".parse().unwrap());
             let revoke_config = revoke_access::Config {
                 instance: "arn:aws:sso:::instance/ssoins-1".parse().unwrap(),
+                sso_region: None,
                 ledger_table: "local".into(),
-                slack: settings.clone(),
+                slack: Some(settings.clone()),
                 cloudtrail_delay: Duration::from_secs(900),
             };
             let deps = revoke_access::Deps {

@@ -7,6 +7,9 @@ use break_glass_core::policy::SlackWorkspaces;
 #[derive(Debug, Clone)]
 pub struct Config {
     pub instance: InstanceArn,
+    /// Identity Center's home region for sso-admin and identitystore
+    /// (`SSO_REGION`); `None`: the function's own region.
+    pub sso_region: Option<String>,
     pub identity_store_id: String,
     /// The grant ledger's DynamoDB table (`GRANT_LEDGER_TABLE`).
     pub ledger_table: String,
@@ -30,6 +33,7 @@ impl Config {
     pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
         Ok(Self {
             instance: config::required_parsed(env, "SSO_INSTANCE_ARN")?,
+            sso_region: config::region(env, "SSO_REGION")?,
             identity_store_id: config::required(env, "IDENTITY_STORE_ID")?,
             ledger_table: config::required(env, "GRANT_LEDGER_TABLE")?,
             lookup: config::parsed(env, "IDENTITY_LOOKUP")?.unwrap_or(IdentityLookup::Email),

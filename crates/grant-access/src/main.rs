@@ -4,7 +4,7 @@ use break_glass_adapters::directory::IdentityStore;
 use break_glass_adapters::identity_center::SsoAdmin;
 use break_glass_adapters::ledger::DynamoLedger;
 use break_glass_adapters::slack::{BotToken, SlackWebApi};
-use break_glass_adapters::{sdk_config, secrets};
+use break_glass_adapters::{in_region, sdk_config, secrets};
 use break_glass_core::clock::SystemClock;
 use break_glass_core::config::ProcessEnv;
 use grant_access::{Config, Deps, handle};
@@ -16,9 +16,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     break_glass_adapters::init_logging();
     let config = Config::from_env(&ProcessEnv)?;
     let sdk = sdk_config().await;
+    // Identity Center answers only in its home region.
+    let sso_sdk = in_region(&sdk, config.sso_region.as_deref());
     let token = BotToken::new(secrets::resolve_with(&sdk, &config.slack.bot_token).await?);
-    let identity_center = SsoAdmin::from_sdk(&sdk, config.instance.clone());
-    let directory = IdentityStore::from_sdk(&sdk, &config.identity_store_id);
+    let identity_center = SsoAdmin::from_sdk(&sso_sdk, config.instance.clone());
+    let directory = IdentityStore::from_sdk(&sso_sdk, &config.identity_store_id);
     let ledger = DynamoLedger::from_sdk(&sdk, &config.ledger_table);
     let slack = SlackWebApi::new(&config.slack.api_url, Some(token));
     let deps = Deps {

@@ -69,6 +69,7 @@ async fn grant_with(rules: &[&Rule]) -> Outcome {
     let ledger = InMemoryLedger::default();
     let config = grant_access::Config {
         instance: INSTANCE.parse().unwrap(),
+        sso_region: None,
         identity_store_id: store,
         ledger_table: "unused".into(),
         lookup: IdentityLookup::Email,

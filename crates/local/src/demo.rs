@@ -37,6 +37,8 @@ const SIGNING_SECRET: &str = "local-demo-signing-secret";
 const BOT_TOKEN: &str = "xoxb-local-demo";
 const SENDER: &str = "break-glass@example.com";
 const ALERT_CHANNEL: &str = "C0ALERTS";
+/// Where moto keeps the demo's Identity Center (and, by default, everything).
+const SSO_HOME_REGION: &str = "us-east-1";
 /// The grant ledger's table in moto, shared by every run (each run has a
 /// user of its own, so an item of its own).
 pub const LEDGER_TABLE: &str = "break-glass-ledger";
@@ -69,6 +71,10 @@ pub struct Options {
     /// reconcile-access's schedule, in the run's scaled time (`None`: only
     /// when an execution ends ABORTED or FAILED).
     pub reconcile_every: Option<Duration>,
+    /// The functions' own region (`AWS_REGION`: the ledger, SES) when it is
+    /// not Identity Center's home region (us-east-1 here), which they then
+    /// reach through `SSO_REGION`. `None`: everything in us-east-1.
+    pub function_region: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -161,8 +167,15 @@ pub async fn run(opts: Options) -> Result<Outcome, String> {
     );
     let email = format!("alice.{tag}@example.com");
     let user_id = moto::create_user(&sdk, IDENTITY_STORE, &email, &email).await;
-    moto::create_ledger_table(&sdk, LEDGER_TABLE).await?;
-    let ledger = Arc::new(DynamoLedger::from_sdk(&sdk, LEDGER_TABLE));
+    // What the functions keep in their own region; Identity Center stays in
+    // `sdk`'s (its home region).
+    let function_region = opts
+        .function_region
+        .clone()
+        .unwrap_or_else(|| SSO_HOME_REGION.to_string());
+    let fn_sdk = break_glass_adapters::in_region(&sdk, Some(&function_region));
+    moto::create_ledger_table(&fn_sdk, LEDGER_TABLE).await?;
+    let ledger = Arc::new(DynamoLedger::from_sdk(&fn_sdk, LEDGER_TABLE));
     let ledger_key = LedgerKey {
         user_id: user_id.clone(),
         account_id: ACCOUNT
@@ -172,7 +185,7 @@ pub async fn run(opts: Options) -> Result<Outcome, String> {
             .parse()
             .map_err(|e: break_glass_core::domain::DomainError| e.to_string())?,
     };
-    let _ = aws_sdk_sesv2::Client::new(&sdk)
+    let _ = aws_sdk_sesv2::Client::new(&fn_sdk)
         .create_email_identity()
         .email_identity(SENDER)
         .send()
@@ -218,7 +231,7 @@ pub async fn run(opts: Options) -> Result<Outcome, String> {
     }
 
     // The same variables the Lambdas read, in one map.
-    let env: std::collections::HashMap<&str, String> = [
+    let mut env: std::collections::HashMap<&str, String> = [
         (
             "STATE_MACHINE_ARN",
             "arn:aws:states:us-east-1:123456789012:stateMachine:break-glass-local".to_string(),
@@ -248,6 +261,9 @@ pub async fn run(opts: Options) -> Result<Outcome, String> {
     ]
     .into_iter()
     .collect();
+    if function_region != SSO_HOME_REGION {
+        env.insert("SSO_REGION", SSO_HOME_REGION.into());
+    }
     let env_pairs: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
     let lookup = move |k: &str| env.get(k).cloned();
     let e = |err: break_glass_core::config::ConfigError| err.to_string();
@@ -267,7 +283,7 @@ pub async fn run(opts: Options) -> Result<Outcome, String> {
                     ("AWS_ENDPOINT_URL", opts.moto_endpoint.as_str()),
                     ("AWS_ENDPOINT_URL_SFN", url.as_str()),
                     ("AWS_ENDPOINT_URL_CLOUDTRAIL", trail.url()),
-                    ("AWS_REGION", "us-east-1"),
+                    ("AWS_REGION", function_region.as_str()),
                     ("AWS_ACCESS_KEY_ID", "testing"),
                     ("AWS_SECRET_ACCESS_KEY", "testing"),
                     ("AWS_EC2_METADATA_DISABLED", "true"),
@@ -310,7 +326,7 @@ pub async fn run(opts: Options) -> Result<Outcome, String> {
                 ledger: ledger.clone(),
                 slack: slack_api.clone(),
                 trail: Arc::new(CloudTrailLookup::new(&cloudtrail_sdk, None)),
-                mailer: Arc::new(Ses::from_sdk(&sdk)),
+                mailer: Arc::new(Ses::from_sdk(&fn_sdk)),
                 alerts: None,
                 clock: clock.clone(),
             };

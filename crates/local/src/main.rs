@@ -22,7 +22,7 @@ use break_glass_adapters::identity_center::SsoAdmin;
 use break_glass_adapters::ledger::DynamoLedger;
 use break_glass_adapters::mailer::Ses;
 use break_glass_adapters::slack::{BotToken, SlackWebApi};
-use break_glass_adapters::{sdk_config, secrets};
+use break_glass_adapters::{in_region, sdk_config, secrets};
 use break_glass_core::clock::{Clock, SystemClock};
 use break_glass_core::config::ProcessEnv;
 use break_glass_core::ports::{Alerts, IdentityCenter};
@@ -178,6 +178,7 @@ async fn run_demo(args: Args) -> Result<(), String> {
             args.listen
         },
         drill: args.drill,
+        function_region: None,
         lambda_binaries: args.lambda_binaries,
         narrate: true,
         reconcile_every: Some(reconciler::EVERY),
@@ -266,13 +267,15 @@ async fn in_process(
         .await
         .map_err(|e| e.to_string())?;
     let slack = Arc::new(SlackWebApi::new(&grant.slack.api_url, Some(BotToken::new(token))));
-    let sso: Arc<dyn IdentityCenter> = Arc::new(SsoAdmin::from_sdk(&sdk, grant.instance.clone()));
+    // Identity Center answers only in its home region (SSO_REGION).
+    let sso_sdk = in_region(&sdk, grant.sso_region.as_deref());
+    let sso: Arc<dyn IdentityCenter> = Arc::new(SsoAdmin::from_sdk(&sso_sdk, grant.instance.clone()));
     let alerts: Option<Arc<dyn Alerts>> = report
         .alert_topic_arn
         .as_ref()
         .map(|arn| Arc::new(Sns::from_sdk(&sdk, arn)) as Arc<dyn Alerts>);
     let functions = Functions {
-        directory: Arc::new(IdentityStore::from_sdk(&sdk, &grant.identity_store_id)),
+        directory: Arc::new(IdentityStore::from_sdk(&sso_sdk, &grant.identity_store_id)),
         ledger: Arc::new(DynamoLedger::from_sdk(&sdk, &grant.ledger_table)),
         trail: Arc::new(CloudTrailLookup::new(&sdk, report.audit_role_name.clone())),
         mailer: Arc::new(Ses::from_sdk(&sdk)),

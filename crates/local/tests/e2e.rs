@@ -14,6 +14,14 @@ async fn run(drill: Drill) -> Outcome {
 }
 
 async fn run_with(drill: Drill, lambda_binaries: Option<std::path::PathBuf>) -> Outcome {
+    run_in(drill, lambda_binaries, None).await
+}
+
+async fn run_in(
+    drill: Drill,
+    lambda_binaries: Option<std::path::PathBuf>,
+    function_region: Option<&str>,
+) -> Outcome {
     demo::run(demo::Options {
         moto_endpoint: break_glass_testkit::moto::endpoint(),
         definition: DEFINITION.into(),
@@ -27,6 +35,7 @@ async fn run_with(drill: Drill, lambda_binaries: Option<std::path::PathBuf>) -> 
         // Only when an execution ends badly: a sweep's drift report would
         // see the other tests' assignments.
         reconcile_every: None,
+        function_region: function_region.map(str::to_string),
     })
     .await
     .unwrap()
@@ -163,10 +172,7 @@ async fn a_failed_grant_revokes_nothing_and_tells_the_clicker() {
     assert!(o.emails.is_empty());
 }
 
-/// The same break glass with the compiled Lambda binaries themselves, driven
-/// through the Lambda Runtime API (scripts/test builds them first).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_real_lambda_binaries_do_the_same() {
+fn binaries() -> std::path::PathBuf {
     let dir = std::env::var("BREAK_GLASS_LAMBDA_BINARIES")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|_| {
@@ -177,7 +183,14 @@ async fn the_real_lambda_binaries_do_the_same() {
         "{} has no grant-access binary: run cargo build --bins first (scripts/test does)",
         dir.display()
     );
-    let o = run_with(Drill::None, Some(dir)).await;
+    dir
+}
+
+/// The same break glass with the compiled Lambda binaries themselves, driven
+/// through the Lambda Runtime API (scripts/test builds them first).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_real_lambda_binaries_do_the_same() {
+    let o = run_with(Drill::None, Some(binaries())).await;
     assert_eq!(o.click_status, 200, "{}", o.click_answer);
     assert_eq!(o.execution.status, "SUCCEEDED", "{:?}", o.execution.error);
     assert_eq!(
@@ -197,6 +210,25 @@ async fn the_real_lambda_binaries_do_the_same() {
     assert!(thread[1].starts_with(":lock: Access removed"));
     assert!(thread[2].starts_with(":clipboard: Activity report"));
     assert_eq!(o.emails.len(), 1);
+}
+
+/// Functions deployed in eu-west-1 with Identity Center's home region in
+/// us-east-1 (`SSO_REGION`): the real binaries grant and revoke there, and
+/// keep their ledger in their own region.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn functions_in_another_region_than_identity_center_grant_and_revoke() {
+    let o = run_in(Drill::None, Some(binaries()), Some("eu-west-1")).await;
+    assert_eq!(o.click_status, 200, "{}", o.click_answer);
+    assert_eq!(o.execution.status, "SUCCEEDED", "{:?}", o.execution.error);
+    assert!(o.assigned_while_holding, "granted in us-east-1's Identity Center");
+    assert!(!o.assigned_after, "and revoked there");
+    assert_eq!(
+        o.ledger_after.as_ref().map(|i| i.state),
+        Some(ItemState::Closed),
+        "the ledger in eu-west-1 went through the grant"
+    );
+    let thread: Vec<&str> = o.thread.iter().map(|p| p.text.as_str()).collect();
+    assert!(thread[1].starts_with(":lock: Access removed"), "{thread:?}");
 }
 
 /// Stopped by hand during the hold, the execution revokes nothing itself:

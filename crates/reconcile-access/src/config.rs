@@ -9,6 +9,9 @@ use break_glass_core::domain::{AccountId, InstanceArn, PermissionSetArn};
 #[derive(Debug, Clone)]
 pub struct Config {
     pub instance: InstanceArn,
+    /// Identity Center's home region for sso-admin and identitystore
+    /// (`SSO_REGION`); `None`: the function's own region.
+    pub sso_region: Option<String>,
     pub ledger_table: String,
     pub state_machine_arn: String,
     pub accounts: BTreeSet<AccountId>,
@@ -32,6 +35,7 @@ impl Config {
         }
         Ok(Self {
             instance: config::required_parsed(env, "SSO_INSTANCE_ARN")?,
+            sso_region: config::region(env, "SSO_REGION")?,
             ledger_table: config::required(env, "GRANT_LEDGER_TABLE")?,
             state_machine_arn: config::required(env, "STATE_MACHINE_ARN")?,
             accounts: config::required_allow_list(env, "ALLOWED_ACCOUNT_IDS")?,

@@ -86,6 +86,7 @@ impl World {
             alerts: RecordedAlerts::default(),
             grant_config: grant_access::Config {
                 instance: fx.instance_arn.parse().unwrap(),
+                sso_region: None,
                 identity_store_id: fx.identity_store_id.clone(),
                 ledger_table: table.clone(),
                 lookup: IdentityLookup::Email,
@@ -94,6 +95,7 @@ impl World {
             },
             config: Config {
                 instance: fx.instance_arn.parse().unwrap(),
+                sso_region: None,
                 ledger_table: table,
                 state_machine_arn: SM.into(),
                 accounts: [ACCOUNT.parse().unwrap()].into(),

@@ -113,7 +113,12 @@ pub async fn handle(input: Value, deps: &Deps<'_>) -> Result<Value, RevokeError>
         report_at = %revoke.report_at,
         "revoke done"
     );
-    tell_thread(deps.slack, request, &text).await;
+    let mut revoke = revoke;
+    if !tell_thread(deps.slack, request, &text).await {
+        revoke.slack_unreachable = Some(
+            "Slack could not be reached (or no bot token is configured): the thread was not told".into(),
+        );
+    }
     execution.revoke = Some(revoke);
     Ok(serde_json::to_value(&execution).unwrap_or_default())
 }
@@ -165,6 +170,7 @@ async fn revoke(execution: &Execution, deps: &Deps<'_>) -> Result<Revoke, Revoke
         outcome,
         sessions_valid_until,
         report_at: sessions_valid_until + delay,
+        slack_unreachable: None,
     })
 }
 

@@ -2,8 +2,7 @@
 
 use break_glass_adapters::identity_center::SsoAdmin;
 use break_glass_adapters::ledger::DynamoLedger;
-use break_glass_adapters::slack::{BotToken, SlackWebApi};
-use break_glass_adapters::{sdk_config, secrets};
+use break_glass_adapters::{in_region, sdk_config, slack_or_unreachable};
 use break_glass_core::clock::SystemClock;
 use break_glass_core::config::ProcessEnv;
 use lambda_runtime::{LambdaEvent, service_fn};
@@ -15,10 +14,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     break_glass_adapters::init_logging();
     let config = Config::from_env(&ProcessEnv)?;
     let sdk = sdk_config().await;
-    let token = BotToken::new(secrets::resolve_with(&sdk, &config.slack.bot_token).await?);
-    let identity_center = SsoAdmin::from_sdk(&sdk, config.instance.clone());
+    // Without Slack the revoke still runs; its output says the thread was not told.
+    let slack = slack_or_unreachable(&sdk, config.slack.as_ref()).await;
+    let identity_center = SsoAdmin::from_sdk(
+        &in_region(&sdk, config.sso_region.as_deref()),
+        config.instance.clone(),
+    );
     let ledger = DynamoLedger::from_sdk(&sdk, &config.ledger_table);
-    let slack = SlackWebApi::new(&config.slack.api_url, Some(token));
     let deps = Deps {
         config: &config,
         identity_center: &identity_center,

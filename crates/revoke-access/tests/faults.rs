@@ -85,19 +85,28 @@ async fn ledger_after_the_grant(execution: &Execution) -> InMemoryLedger {
 }
 
 async fn revoke_with(rules: &[&Rule]) -> (Result<Value, revoke_access::RevokeError>, Vec<String>) {
+    revoke_with_token(rules, Some("xoxb-r")).await
+}
+
+/// `token: None` is a deployment whose bot token is not configured.
+async fn revoke_with_token(
+    rules: &[&Rule],
+    token: Option<&str>,
+) -> (Result<Value, revoke_access::RevokeError>, Vec<String>) {
     let slack = SlackStandIn::start("xoxb-r").await;
     let client = mock_client!(aws_sdk_ssoadmin, RuleMode::MatchAny, rules.iter().copied(), |c| c
         .retry_config(aws_sdk_ssoadmin::config::retry::RetryConfig::disabled()));
     let sso = SsoAdmin::new(client, INSTANCE.parse().unwrap());
-    let slack_api = SlackWebApi::new(slack.api_url(), Some(BotToken::new("xoxb-r")));
+    let slack_api = SlackWebApi::new(slack.api_url(), token.map(BotToken::new));
     let clock = ManualClock::new("2026-11-30T10:00:00Z".parse().unwrap());
     let config = revoke_access::Config {
         instance: INSTANCE.parse().unwrap(),
+        sso_region: None,
         ledger_table: "unused".into(),
-        slack: SlackSettings {
-            bot_token: SecretSource::Plain("xoxb-r".into()),
+        slack: token.map(|token| SlackSettings {
+            bot_token: SecretSource::Plain(token.into()),
             api_url: slack.api_url(),
-        },
+        }),
         cloudtrail_delay: Duration::from_secs(900),
     };
     let ledger = ledger_after_the_grant(&granted()).await;
@@ -134,6 +143,25 @@ fn listing(users: &'static [&'static str]) -> Rule {
             .set_account_assignments(Some(user_assignments("123456789012", SET, users)))
             .build()
     })
+}
+
+#[tokio::test]
+async fn without_a_slack_token_the_revoke_still_runs_and_says_the_thread_was_not_told() {
+    let delete = delete_answers(Succeeded);
+    let poll = deletion(Succeeded, None);
+    let list = listing(&[]);
+    let (result, thread) = revoke_with_token(&[&delete, &poll, &list], None).await;
+    let revoked = result.unwrap();
+    assert_eq!(revoked["revoke"]["outcome"]["action"], "deleted");
+    assert_eq!(revoked["revoke"]["verified"], true);
+    assert!(thread.is_empty(), "{thread:?}");
+    let why = revoked["revoke"]["slack_unreachable"].as_str().unwrap();
+    assert!(why.contains("thread was not told"), "{why}");
+
+    // With Slack, nothing is said about it.
+    let (result, thread) = revoke_with(&[&delete, &poll, &list]).await;
+    assert!(result.unwrap()["revoke"].get("slack_unreachable").is_none());
+    assert_eq!(thread.len(), 1);
 }
 
 #[tokio::test]

@@ -60,6 +60,7 @@ impl World {
             slack_api: SlackWebApi::new(slack.api_url(), Some(BotToken::new(TOKEN))),
             grant_config: grant_access::Config {
                 instance: fx.instance_arn.parse().unwrap(),
+                sso_region: None,
                 identity_store_id: fx.identity_store_id.clone(),
                 ledger_table: table.clone(),
                 lookup,
@@ -68,8 +69,9 @@ impl World {
             },
             revoke_config: revoke_access::Config {
                 instance,
+                sso_region: None,
                 ledger_table: table,
-                slack: settings,
+                slack: Some(settings),
                 cloudtrail_delay: Duration::from_secs(15 * 60),
             },
             clock: ManualClock::new("2026-11-30T09:00:00Z".parse().unwrap()),

@@ -377,5 +377,6 @@ async fn revoke(execution: &Execution, deps: &Deps<'_>) -> Result<Revoke, TaskEr
         outcome,
         sessions_valid_until,
         report_at: sessions_valid_until + chrono::Duration::minutes(15),
+        slack_unreachable: None,
     })
 }
