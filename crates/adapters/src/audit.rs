@@ -5,24 +5,28 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_config::SdkConfig;
+use aws_config::sts::AssumeRoleProvider;
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::error::CredentialsError;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider, future};
 use aws_sdk_cloudtrail::Client;
-use aws_sdk_cloudtrail::config::{Credentials, Region};
+use aws_sdk_cloudtrail::config::Region;
 use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
+use aws_sdk_sts::operation::assume_role::AssumeRoleError;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::DateTime;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use break_glass_core::audit::AuditEvent;
 use break_glass_core::ports::{AuditPage, AuditQuery, AuditTrail, PortError, PortErrorKind};
 
-use crate::error::classify;
+use crate::error::{classify, kind_of};
 
 const SERVICE: &str = "cloudtrail";
-
-/// Assumed credentials are renewed this long before they expire: a report
-/// reads for up to 12 minutes, and a warm Lambda keeps its clients.
-const RENEW_BEFORE: Duration = Duration::from_secs(300);
 
 fn partition(region: &str) -> &'static str {
     if region.starts_with("cn-") {
@@ -34,52 +38,73 @@ fn partition(region: &str) -> &'static str {
     }
 }
 
-/// Credentials for `role` in `account`, assumed with the function's own,
-/// and when they expire.
-pub(crate) async fn assume_audit_role(
+/// Credentials for `role` in `account`, assumed with the function's own
+/// through `aws_config::sts`: the client's identity cache asks for new ones
+/// before these expire, so a warm container never signs with stale
+/// credentials however long it lives. Assumed once here, so a role that
+/// cannot be assumed is named now, as STS's refusal.
+pub(crate) async fn audit_role_credentials(
     sdk: &SdkConfig,
     account: &str,
     region: &str,
     role: &str,
-) -> Result<(Credentials, Option<SystemTime>), PortError> {
+) -> Result<SharedCredentialsProvider, PortError> {
     let role_arn = format!("arn:{}:iam::{account}:role/{role}", partition(region));
-    let assumed = aws_sdk_sts::Client::new(sdk)
-        .assume_role()
-        .role_arn(&role_arn)
-        .role_session_name("break-glass-report")
-        .duration_seconds(3600)
-        .send()
-        .await
-        .map_err(|e| classify("sts", "AssumeRole", e))?;
-    let creds = assumed.credentials.ok_or_else(|| {
-        PortError::new(
-            PortErrorKind::Other,
-            "sts",
-            "AssumeRole",
-            "no credentials in answer",
-        )
-    })?;
-    let expires = SystemTime::try_from(creds.expiration).ok();
-    Ok((
-        Credentials::new(
-            creds.access_key_id,
-            creds.secret_access_key,
-            Some(creds.session_token),
-            expires,
-            "break-glass-audit-role",
-        ),
-        expires,
-    ))
+    let provider = AssumeRoleProvider::builder(role_arn)
+        .session_name("break-glass-report")
+        .session_length(Duration::from_secs(3600))
+        .configure(sdk)
+        .build()
+        .await;
+    let first = provider.provide_credentials().await.map_err(assume_role_error)?;
+    Ok(SharedCredentialsProvider::new(Probed {
+        first: Mutex::new(Some(first)),
+        provider,
+    }))
 }
 
-/// Whether a client made with credentials expiring at `expires` is still
-/// good to use.
-pub(crate) fn fresh(expires: Option<SystemTime>) -> bool {
-    expires.is_none_or(|at| SystemTime::now() + RENEW_BEFORE < at)
+/// An [`AssumeRoleProvider`] whose first answer is the one its probe got, so
+/// the role is not assumed twice for one client.
+#[derive(Debug)]
+struct Probed {
+    first: Mutex<Option<Credentials>>,
+    provider: AssumeRoleProvider,
+}
+
+impl ProvideCredentials for Probed {
+    fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        match self.first.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            Some(first) => future::ProvideCredentials::ready(Ok(first)),
+            None => self.provider.provide_credentials(),
+        }
+    }
+}
+
+/// STS's refusal, classified like any other AWS error.
+fn assume_role_error(err: CredentialsError) -> PortError {
+    let sdk_error = std::error::Error::source(&err)
+        .and_then(|e| e.downcast_ref::<SdkError<AssumeRoleError, HttpResponse>>());
+    let kind = match (&err, sdk_error) {
+        (CredentialsError::ProviderTimedOut(_), _) => PortErrorKind::Transient,
+        (_, Some(e)) => kind_of(e.code(), e.raw_response().map(|r| r.status().as_u16())),
+        (_, None) => PortErrorKind::Other,
+    };
+    let message = match sdk_error {
+        Some(e) => format!(
+            "{}: {}",
+            e.code().unwrap_or("error"),
+            e.message().unwrap_or("no message")
+        ),
+        None => err.to_string(),
+    };
+    PortError::new(kind, "sts", "AssumeRole", message)
 }
 
 /// A client per (account, region), with when its credentials expire.
-type Clients = HashMap<(String, String), (Client, Option<SystemTime>)>;
+type Clients = HashMap<(String, String), Client>;
 
 #[derive(Debug)]
 pub struct CloudTrailLookup {
@@ -101,24 +126,20 @@ impl CloudTrailLookup {
 
     async fn client(&self, account: &str, region: &str) -> Result<Client, PortError> {
         let key = (account.to_string(), region.to_string());
-        if let Some((client, expires)) = self.clients.lock().unwrap_or_else(|e| e.into_inner()).get(&key)
-            && fresh(*expires)
-        {
+        if let Some(client) = self.clients.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
             return Ok(client.clone());
         }
         let mut config =
             aws_sdk_cloudtrail::config::Builder::from(&self.sdk).region(Region::new(region.to_string()));
-        let mut expires = None;
         if let Some(role) = &self.audit_role_name {
-            let (creds, until) = assume_audit_role(&self.sdk, account, region, role).await?;
-            config = config.credentials_provider(creds);
-            expires = until;
+            config =
+                config.credentials_provider(audit_role_credentials(&self.sdk, account, region, role).await?);
         }
         let client = Client::from_conf(config.build());
         self.clients
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(key, (client.clone(), expires));
+            .insert(key, client.clone());
         Ok(client)
     }
 }

@@ -2,8 +2,6 @@
 //! `StopQuery`), over the log group an organisation trail delivers to: in
 //! the function's own account, or in another through the audit role.
 
-use std::time::SystemTime;
-
 use async_trait::async_trait;
 use aws_config::SdkConfig;
 use aws_sdk_cloudwatchlogs::Client;
@@ -13,7 +11,7 @@ use break_glass_core::audit::LogGroup;
 use break_glass_core::ports::{InsightsQuery, InsightsResults, InsightsStatus, LogsInsights, PortError};
 use tokio::sync::Mutex;
 
-use crate::audit::{assume_audit_role, fresh};
+use crate::audit::audit_role_credentials;
 use crate::error::classify;
 
 const SERVICE: &str = "logs";
@@ -25,7 +23,7 @@ pub struct LogsInsightsQueries {
     audit_role_name: Option<String>,
     /// The client and when its credentials expire (named so that the
     /// contract tests' scan for `client.<operation>()` sees only SDK calls).
-    cached: Mutex<Option<(Client, Option<SystemTime>)>>,
+    cached: Mutex<Option<Client>>,
 }
 
 impl LogsInsightsQueries {
@@ -43,16 +41,13 @@ impl LogsInsightsQueries {
 
     async fn client(&self) -> Result<Client, PortError> {
         let mut cached = self.cached.lock().await;
-        if let Some((client, expires)) = cached.as_ref()
-            && fresh(*expires)
-        {
+        if let Some(client) = cached.as_ref() {
             return Ok(client.clone());
         }
         let mut config = aws_sdk_cloudwatchlogs::config::Builder::from(&self.sdk);
         if let Some(region) = &self.group.region {
             config = config.region(Region::new(region.clone()));
         }
-        let mut expires = None;
         if let (Some(account), Some(role)) = (&self.group.account, &self.audit_role_name) {
             let region = self
                 .group
@@ -60,12 +55,12 @@ impl LogsInsightsQueries {
                 .clone()
                 .or_else(|| self.sdk.region().map(|r| r.to_string()))
                 .unwrap_or_default();
-            let (creds, until) = assume_audit_role(&self.sdk, account.as_str(), &region, role).await?;
-            config = config.credentials_provider(creds);
-            expires = until;
+            config = config.credentials_provider(
+                audit_role_credentials(&self.sdk, account.as_str(), &region, role).await?,
+            );
         }
         let client = Client::from_conf(config.build());
-        *cached = Some((client.clone(), expires));
+        *cached = Some(client.clone());
         Ok(client)
     }
 }

@@ -420,10 +420,7 @@ impl AuditEvent {
             .session_issuer
             .as_deref()
             .or_else(|| self.principal_arn.as_deref().and_then(|a| a.split('/').nth(1)));
-        let issuer_ok = issuer
-            .and_then(|i| i.strip_prefix("AWSReservedSSO_"))
-            .and_then(|rest| rest.strip_prefix(permission_set_name))
-            .is_some_and(|rest| rest.starts_with('_'));
+        let issuer_ok = issuer.is_some_and(|i| is_session_role_of(i, permission_set_name));
         let session_ok = self
             .principal_arn
             .as_deref()
@@ -443,6 +440,17 @@ impl AuditEvent {
     pub fn service(&self) -> &str {
         service_of(&self.event_source)
     }
+}
+
+/// Whether `role` is the role Identity Center creates for a permission set
+/// in each account: `AWSReservedSSO_<set>_` followed by exactly 16 hex
+/// digits. A prefix match would count `AWSReservedSSO_Admin_ReadOnly_<hex>`
+/// (another permission set) as a session of `Admin`.
+pub fn is_session_role_of(role: &str, permission_set_name: &str) -> bool {
+    role.strip_prefix("AWSReservedSSO_")
+        .and_then(|rest| rest.strip_prefix(permission_set_name))
+        .and_then(|rest| rest.strip_prefix('_'))
+        .is_some_and(|suffix| suffix.len() == 16 && suffix.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 // --------------------------------------------------------------- high risk
@@ -1237,6 +1245,62 @@ pub async fn read_logs_insights(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    #[test]
+    fn session_roles_match_the_permission_set_exactly() {
+        let hex = "0123456789abcdef";
+        for (role, set, expected) in [
+            (format!("AWSReservedSSO_Admin_{hex}"), "Admin", true),
+            (
+                format!("AWSReservedSSO_Admin_{}", hex.to_uppercase()),
+                "Admin",
+                true,
+            ),
+            // Another permission set whose name starts with ours.
+            (format!("AWSReservedSSO_Admin_ReadOnly_{hex}"), "Admin", false),
+            (format!("AWSReservedSSO_AdminX_{hex}"), "Admin", false),
+            (
+                format!("AWSReservedSSO_Admin_ReadOnly_{hex}"),
+                "Admin_ReadOnly",
+                true,
+            ),
+            // The suffix is exactly sixteen hex digits.
+            ("AWSReservedSSO_Admin_0123456789abcde".to_string(), "Admin", false),
+            (
+                "AWSReservedSSO_Admin_0123456789abcdef0".to_string(),
+                "Admin",
+                false,
+            ),
+            (
+                "AWSReservedSSO_Admin_0123456789abcdeg".to_string(),
+                "Admin",
+                false,
+            ),
+            ("AWSReservedSSO_Admin_".to_string(), "Admin", false),
+            // Not Identity Center's role at all.
+            (format!("MyAWSReservedSSO_Admin_{hex}"), "Admin", false),
+            (format!("AWSReservedSSO_admin_{hex}"), "Admin", false),
+        ] {
+            assert_eq!(is_session_role_of(&role, set), expected, "{role} as {set}");
+        }
+    }
+
+    #[test]
+    fn a_lookalike_permission_sets_session_is_not_ours() {
+        let ours: serde_json::Value =
+            serde_json::from_str(&event("TerminateInstances", "ec2.amazonaws.com", false)).unwrap();
+        let lookalike = serde_json::to_string(&ours).unwrap().replace(
+            "AWSReservedSSO_BreakGlassAdmin_",
+            "AWSReservedSSO_BreakGlassAdmin_ReadOnly_",
+        );
+        let parsed = |raw: &str| AuditEvent::from_cloudtrail_json(raw).unwrap();
+        assert!(
+            parsed(&serde_json::to_string(&ours).unwrap())
+                .in_session_of("BreakGlassAdmin", "alice@example.com")
+        );
+        assert!(!parsed(&lookalike).in_session_of("BreakGlassAdmin", "alice@example.com"));
+        assert!(parsed(&lookalike).in_session_of("BreakGlassAdmin_ReadOnly", "alice@example.com"));
+    }
 
     /// The shape of the AWS CLI documentation's `lookup-events` example,
     /// made an Identity Center session.

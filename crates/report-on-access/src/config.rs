@@ -2,6 +2,7 @@ use std::time::Duration;
 
 use break_glass_core::audit::{LOOKUP_INTERVAL, LogGroup, insights};
 use break_glass_core::config::{self, ConfigError, Env, SlackSettings};
+use break_glass_core::domain::AccountId;
 
 /// Where the report reads CloudTrail (`REPORT_SOURCE`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +42,11 @@ pub struct Config {
     /// Assumed in the target account to read its CloudTrail; `None`: the
     /// function's own credentials.
     pub audit_role_name: Option<String>,
+    /// The account the function's own credentials are in (STS
+    /// `GetCallerIdentity` at cold start, not an environment variable):
+    /// without an audit role, that is the account `LookupEvents` searches,
+    /// and the report says so when it is not the target account.
+    pub own_account: Option<AccountId>,
     pub sender: String,
     pub recipients: Vec<String>,
     pub cc_requester: bool,
@@ -147,6 +153,7 @@ impl Config {
             lookup_interval: LOOKUP_INTERVAL,
             insights_rows: insights::ROW_CAP,
             audit_role_name: config::optional(env, "AUDIT_ROLE_NAME"),
+            own_account: None,
             sender,
             recipients,
             cc_requester,

@@ -112,10 +112,25 @@ pub async fn read(
             let c =
                 audit::read_lookup_events(deps.trail, deps.clock, session, &config.regions, budget, &summary)
                     .await;
-            (
-                c,
-                format!("CloudTrail LookupEvents in {}", config.regions.join(", ")),
-            )
+            let regions = config.regions.join(", ");
+            let source = match (&config.audit_role_name, &config.own_account) {
+                (Some(role), _) => format!(
+                    "CloudTrail LookupEvents in {regions} of account {} (through role {role})",
+                    session.account
+                ),
+                // Without an audit role the function's own account is the
+                // one searched: say which, when it is not the target.
+                (None, Some(own)) if *own != session.account => format!(
+                    "CloudTrail LookupEvents in {regions} of account {own}, this function's own: not account {}, \
+                     where access was granted (set AUDIT_ROLE_NAME to search there)",
+                    session.account
+                ),
+                (None, _) => format!(
+                    "CloudTrail LookupEvents in {regions} of account {}",
+                    session.account
+                ),
+            };
+            (c, source)
         }
     };
     for c in &coverage {

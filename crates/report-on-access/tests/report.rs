@@ -57,6 +57,7 @@ fn revoked_execution(slack: &SlackStandIn) -> Execution {
         verified: true,
         sessions_valid_until: t("2026-11-30T11:00:05Z"),
         report_at: t("2026-11-30T11:15:05Z"),
+        slack_unreachable: None,
     });
     e
 }
@@ -82,6 +83,7 @@ fn config(sender: &str, slack: &SlackStandIn, regions: &[&str]) -> Config {
         lookup_interval: LOOKUP_INTERVAL,
         insights_rows: audit::insights::ROW_CAP,
         audit_role_name: None,
+        own_account: None,
         sender: sender.to_string(),
         recipients: vec!["security@example.com".into()],
         cc_requester: true,
@@ -751,4 +753,57 @@ async fn a_window_over_10000_events_is_split_at_the_real_cap() {
     // Planned: before the busy minute, the minute itself (full), then its
     // two halves, then after it.
     assert_eq!(listings.len(), 5, "{listings:#?}");
+}
+
+#[tokio::test]
+async fn without_an_audit_role_the_report_names_the_account_it_really_searched() {
+    let trail = CloudTrailStandIn::start().await;
+    let slack = SlackStandIn::start("xoxb-rep").await;
+    let lookup = CloudTrailLookup::new(&sdk_for(trail.url(), "eu-west-1").await, None);
+    let mailer = Ses::from_sdk(&moto::sdk_at("http://127.0.0.1:9").await);
+    let slack_api = SlackWebApi::new(slack.api_url(), None);
+    let clock = ManualClock::new(t("2026-11-30T11:20:00Z"));
+    let session = Session {
+        account: ACCOUNT.parse().unwrap(),
+        permission_set_name: "BreakGlassAdmin".into(),
+        user_name: USER.into(),
+        start: t("2026-11-30T08:55:00Z"),
+        end: t("2026-11-30T11:00:05Z"),
+    };
+    let mut config = config("x@example.com", &slack, &["eu-west-1"]);
+    let mut source_with = |own: Option<&str>, role: Option<&str>| {
+        config.own_account = own.map(|a| a.parse().unwrap());
+        config.audit_role_name = role.map(str::to_string);
+        config.clone()
+    };
+    let mut sources = Vec::new();
+    for config in [
+        source_with(Some("999999999999"), None),
+        source_with(Some(ACCOUNT), None),
+        source_with(None, None),
+    ] {
+        let deps = Deps {
+            config: &config,
+            trail: &lookup,
+            insights: None,
+            mailer: &mailer,
+            slack: &slack_api,
+            alerts: None,
+            clock: &clock,
+        };
+        let (_, _, source) =
+            report_on_access::read(&deps, &session, Deadline::after(&clock, READ_BUDGET)).await;
+        sources.push(source);
+    }
+    assert!(
+        sources[0].contains("account 999999999999, this function's own: not account 123456789012")
+            && sources[0].contains("AUDIT_ROLE_NAME"),
+        "{}",
+        sources[0]
+    );
+    assert_eq!(
+        sources[1],
+        "CloudTrail LookupEvents in eu-west-1 of account 123456789012"
+    );
+    assert_eq!(sources[2], sources[1], "an unknown own account claims nothing");
 }

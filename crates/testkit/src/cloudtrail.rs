@@ -4,7 +4,9 @@
 //! same parameters, newest events first, and `ThrottlingException` answers
 //! on demand or, like CloudTrail, whenever a region is called faster than
 //! its rate (2 calls per second per region by default, once enabled). The
-//! region is the one the request was signed for.
+//! region is the one the request was signed for. It also answers STS
+//! `AssumeRole`, so the audit role's credentials can be seen expiring and
+//! being renewed under a test's clock.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -39,6 +41,8 @@ struct Bucket {
 #[derive(Debug, Clone)]
 pub struct Call {
     pub region: String,
+    /// The access key id the request was signed with.
+    pub access_key: String,
     pub at: Instant,
     pub throttled: bool,
 }
@@ -54,6 +58,8 @@ struct Inner {
     requests: u64,
     log: Vec<Value>,
     calls: Vec<Call>,
+    /// Role ARNs asked for through STS `AssumeRole`, in order.
+    assumed: Vec<String>,
 }
 
 impl Inner {
@@ -160,6 +166,11 @@ impl CloudTrailStandIn {
     pub fn calls(&self) -> Vec<Call> {
         self.shared.lock().calls.clone()
     }
+
+    /// The roles assumed through this stand-in's STS `AssumeRole`, in order.
+    pub fn roles_assumed(&self) -> Vec<String> {
+        self.shared.lock().assumed.clone()
+    }
 }
 
 /// The region a SigV4 request was signed for: `Credential=<key>/<date>/<region>/…`.
@@ -167,6 +178,13 @@ fn signed_region(headers: &HeaderMap) -> Option<String> {
     let auth = headers.get("authorization")?.to_str().ok()?;
     let credential = auth.split("Credential=").nth(1)?;
     credential.split('/').nth(2).map(str::to_string)
+}
+
+/// The access key id a SigV4 request was signed with.
+fn signed_key(headers: &HeaderMap) -> Option<String> {
+    let auth = headers.get("authorization")?.to_str().ok()?;
+    let credential = auth.split("Credential=").nth(1)?;
+    credential.split('/').next().map(str::to_string)
 }
 
 fn error(kind: &str, message: &str) -> Response {
@@ -183,7 +201,45 @@ fn epoch(v: &Value) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(secs.floor() as i64, 0)
 }
 
+/// STS `AssumeRole` (query protocol), for tests that point one SDK
+/// configuration (STS and CloudTrail alike) here: each call issues new
+/// credentials (`ASIASTANDIN<n>`) expiring `DurationSeconds` after the time
+/// the request was signed at, so a test's clock decides when they expire.
+fn assume_role(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Response {
+    let form: HashMap<String, String> = form_urlencoded::parse(body).into_owned().collect();
+    let Some(role) = form.get("RoleArn").cloned() else {
+        return (StatusCode::BAD_REQUEST, "RoleArn is required").into_response();
+    };
+    let seconds: i64 = form
+        .get("DurationSeconds")
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(3600);
+    let signed_at = headers
+        .get("x-amz-date")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|d| chrono::NaiveDateTime::parse_from_str(d, "%Y%m%dT%H%M%SZ").ok())
+        .map(|d| d.and_utc())
+        .unwrap_or_else(Utc::now);
+    let expiration = (signed_at + chrono::Duration::seconds(seconds)).format("%Y-%m-%dT%H:%M:%SZ");
+    let n = {
+        let mut inner = shared.lock();
+        inner.assumed.push(role.clone());
+        inner.assumed.len()
+    };
+    let xml = format!(
+        "<AssumeRoleResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><AssumeRoleResult>\
+         <AssumedRoleUser><Arn>{role}/break-glass-report</Arn><AssumedRoleId>AROASTANDIN:break-glass-report</AssumedRoleId></AssumedRoleUser>\
+         <Credentials><AccessKeyId>ASIASTANDIN{n}</AccessKeyId><SecretAccessKey>secret{n}</SecretAccessKey>\
+         <SessionToken>token{n}</SessionToken><Expiration>{expiration}</Expiration></Credentials>\
+         </AssumeRoleResult><ResponseMetadata><RequestId>standin-{n}</RequestId></ResponseMetadata></AssumeRoleResponse>"
+    );
+    ([(axum::http::header::CONTENT_TYPE, "text/xml")], xml).into_response()
+}
+
 async fn lookup_events(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    if headers.get("x-amz-target").is_none() && body.starts_with(b"Action=AssumeRole") {
+        return assume_role(&shared, &headers, &body);
+    }
     let target = headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
@@ -203,6 +259,7 @@ async fn lookup_events(State(shared): State<Shared>, headers: HeaderMap, body: B
         inner.throttle.contains(&inner.requests) || !inner.admit(region.as_deref().unwrap_or_default(), now);
     inner.calls.push(Call {
         region: region.clone().unwrap_or_default(),
+        access_key: signed_key(&headers).unwrap_or_default(),
         at: now,
         throttled,
     });

@@ -3,7 +3,7 @@
 //!
 //! Every query is filtered to the session the same way
 //! [`super::AuditEvent::in_session_of`] matches it (account, role
-//! `AWSReservedSSO_<set>_…`, session name = user name, case-insensitive);
+//! `AWSReservedSSO_<set>_<16 hex digits>`, session name = user name, case-insensitive);
 //! the listed events are matched again after parsing, so the filter only
 //! has to narrow, never to decide.
 
@@ -35,7 +35,7 @@ pub fn regex_escape(s: &str) -> String {
 pub fn session_filter(account: &AccountId, permission_set_name: &str, user_name: &str) -> String {
     format!(
         "filter userIdentity.accountId = \"{}\" \
-         and userIdentity.sessionContext.sessionIssuer.userName like /^AWSReservedSSO_{}_/ \
+         and userIdentity.sessionContext.sessionIssuer.userName like /^AWSReservedSSO_{}_[0-9a-fA-F]{{16}}$/ \
          and userIdentity.arn like /(?i)\\/{}$/",
         account.as_str(),
         regex_escape(permission_set_name),
@@ -170,7 +170,7 @@ mod tests {
         assert_eq!(
             f,
             "filter userIdentity.accountId = \"123456789012\" and userIdentity.sessionContext.sessionIssuer.userName \
-             like /^AWSReservedSSO_Break\\.Glass_/ and userIdentity.arn like /(?i)\\/a\\+b\\/c@example\\.com$/"
+             like /^AWSReservedSSO_Break\\.Glass_[0-9a-fA-F]{16}$/ and userIdentity.arn like /(?i)\\/a\\+b\\/c@example\\.com$/"
         );
         assert!(listing_query(&f, ROW_CAP).ends_with("| sort @timestamp asc | limit 10000"));
     }
