@@ -23,8 +23,32 @@ resource "aws_iam_role" "function" {
 locals {
   sso_accounts = [for a in var.allowed_account_ids : "arn:${local.partition}:sso:::account/${a}"]
   # Identity Center's assignment APIs authorise on the instance, the
-  # permission set and the account together.
+  # permission set and the account together (global ARNs: no region, no
+  # account).
   sso_scope = concat([var.sso_instance_arn], var.allowed_permission_set_arns, local.sso_accounts)
+  # The identity store belongs to the account owning the instance (the
+  # management account), not necessarily ours (a delegated administrator):
+  # any account unless identity_store_account_id says which. The store id
+  # names one store either way.
+  identity_store_account = coalesce(var.identity_store_account_id, "*")
+
+  # In the management account, Identity Center's service-linked role does not
+  # create the AWSReservedSSO_ roles for the permission sets: whoever assigns
+  # must (variables.tf: allow_management_account, only from the management
+  # account itself). Its aws-reserved SSO roles and SAML provider only.
+  management_assignable = var.allow_management_account && contains(var.allowed_account_ids, coalesce(var.management_account_id, "none"))
+  management_sso_roles  = "arn:${local.partition}:iam::${coalesce(var.management_account_id, "none")}:role/aws-reserved/sso.amazonaws.com/*"
+  management_sso_saml   = "arn:${local.partition}:iam::${coalesce(var.management_account_id, "none")}:saml-provider/AWSSSO_*"
+  # Removing the last assignment of a permission set in an account removes
+  # its role (and, with the last one, the SAML provider).
+  management_cleanup = [
+    "iam:GetRole", "iam:DeleteRole", "iam:DeleteRolePolicy", "iam:DetachRolePolicy",
+    "iam:ListRolePolicies", "iam:ListAttachedRolePolicies",
+  ]
+  management_provisioning = concat(local.management_cleanup, [
+    "iam:CreateRole", "iam:AttachRolePolicy", "iam:PutRolePolicy", "iam:UpdateRole", "iam:UpdateRoleDescription",
+    "iam:UpdateAssumeRolePolicy", "iam:PutRolePermissionsBoundary", "iam:DeleteRolePermissionsBoundary",
+  ])
 }
 
 # What every function needs: its own log group, X-Ray, the module's key.
@@ -67,6 +91,19 @@ data "aws_iam_policy_document" "access_requested" {
     actions   = ["secretsmanager:GetSecretValue"]
     resources = [aws_secretsmanager_secret.signing_secret.arn]
   }
+  # The state machine is encrypted with the module's key (step_functions.tf):
+  # StartExecution encrypts the input with a data key generated for the
+  # caller, and DescribeExecution decrypts; only for this state machine.
+  statement {
+    sid       = "StateMachineKey"
+    actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+    resources = [aws_kms_key.this.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:EncryptionContext:aws:states:stateMachineArn"
+      values   = [local.state_machine_arn]
+    }
+  }
 }
 
 # grant-access: assign (and, when a create cannot be confirmed, remove again)
@@ -86,11 +123,27 @@ data "aws_iam_policy_document" "grant_access" {
     ]
     resources = local.sso_scope
   }
+  dynamic "statement" {
+    for_each = local.management_assignable ? [1] : []
+    content {
+      sid       = "ManagementAccountSsoRoles"
+      actions   = local.management_provisioning
+      resources = [local.management_sso_roles]
+    }
+  }
+  dynamic "statement" {
+    for_each = local.management_assignable ? [1] : []
+    content {
+      sid       = "ManagementAccountSsoSaml"
+      actions   = ["iam:GetSAMLProvider", "iam:CreateSAMLProvider", "iam:UpdateSAMLProvider", "iam:DeleteSAMLProvider"]
+      resources = [local.management_sso_saml]
+    }
+  }
   statement {
     sid     = "FindUser"
     actions = ["identitystore:GetUserId", "identitystore:DescribeUser"]
     resources = [
-      "arn:${local.partition}:identitystore::${local.account}:identitystore/${var.identity_store_id}",
+      "arn:${local.partition}:identitystore::${local.identity_store_account}:identitystore/${var.identity_store_id}",
       "arn:${local.partition}:identitystore:::user/*",
     ]
   }
@@ -141,6 +194,22 @@ data "aws_iam_policy_document" "revoke_access" {
       "sso:ListAccountAssignments",
     ]
     resources = local.sso_scope
+  }
+  dynamic "statement" {
+    for_each = local.management_assignable ? [1] : []
+    content {
+      sid       = "ManagementAccountSsoRoles"
+      actions   = local.management_cleanup
+      resources = [local.management_sso_roles]
+    }
+  }
+  dynamic "statement" {
+    for_each = local.management_assignable ? [1] : []
+    content {
+      sid       = "ManagementAccountSsoSaml"
+      actions   = ["iam:GetSAMLProvider", "iam:DeleteSAMLProvider"]
+      resources = [local.management_sso_saml]
+    }
   }
   # The grant ledger, as for grant-access.
   statement {
@@ -250,6 +319,22 @@ data "aws_iam_policy_document" "reconcile_access" {
     ]
     resources = local.sso_scope
   }
+  dynamic "statement" {
+    for_each = local.management_assignable ? [1] : []
+    content {
+      sid       = "ManagementAccountSsoRoles"
+      actions   = local.management_cleanup
+      resources = [local.management_sso_roles]
+    }
+  }
+  dynamic "statement" {
+    for_each = local.management_assignable ? [1] : []
+    content {
+      sid       = "ManagementAccountSsoSaml"
+      actions   = ["iam:GetSAMLProvider", "iam:DeleteSAMLProvider"]
+      resources = [local.management_sso_saml]
+    }
+  }
   # The grant ledger, as for grant-access, plus the open-items index (the
   # only Query anyone makes).
   statement {
@@ -299,6 +384,33 @@ data "aws_iam_policy_document" "reconcile_access" {
   }
 }
 
+# notify (the report-on-access binary for the state machine's Catch
+# states): tell the requester's thread and the alert channel (Slack), publish
+# the alert (SNS). No CloudTrail, no e-mail.
+data "aws_iam_policy_document" "notify" {
+  source_policy_documents = [data.aws_iam_policy_document.common["notify"].json]
+  statement {
+    sid       = "Alerts"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.alerts.arn]
+  }
+  statement {
+    sid       = "AlertKey"
+    actions   = ["kms:GenerateDataKey"]
+    resources = [aws_kms_key.this.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:EncryptionContext:aws:sns:topicArn"
+      values   = [aws_sns_topic.alerts.arn]
+    }
+  }
+  statement {
+    sid       = "BotToken"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [aws_secretsmanager_secret.bot_token.arn]
+  }
+}
+
 locals {
   function_policies = {
     "access-requested" = data.aws_iam_policy_document.access_requested.json
@@ -306,6 +418,7 @@ locals {
     "revoke-access"    = data.aws_iam_policy_document.revoke_access.json
     "report-on-access" = data.aws_iam_policy_document.report_on_access.json
     "reconcile-access" = data.aws_iam_policy_document.reconcile_access.json
+    "notify"           = data.aws_iam_policy_document.notify.json
   }
 }
 
@@ -316,7 +429,7 @@ resource "aws_iam_role_policy" "function" {
   policy   = local.function_policies[each.key]
 }
 
-# The state machine may invoke only its three task functions.
+# The state machine may invoke only its task functions.
 data "aws_iam_policy_document" "states_assume" {
   statement {
     actions = ["sts:AssumeRole"]
@@ -346,6 +459,7 @@ data "aws_iam_policy_document" "state_machine" {
       aws_lambda_function.this["grant-access"].arn,
       aws_lambda_function.this["revoke-access"].arn,
       aws_lambda_function.this["report-on-access"].arn,
+      aws_lambda_function.this["notify"].arn,
     ]
   }
   statement {
@@ -363,10 +477,27 @@ data "aws_iam_policy_document" "state_machine" {
     actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets"]
     resources = ["*"]
   }
+  # Its own definition and executions, encrypted with the module's key; and
+  # the data key for delivering its (encrypted) logs.
   statement {
     sid       = "ModuleKey"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
     resources = [aws_kms_key.this.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:EncryptionContext:aws:states:stateMachineArn"
+      values   = [local.state_machine_arn]
+    }
+  }
+  statement {
+    sid       = "LogDeliveryKey"
+    actions   = ["kms:GenerateDataKey"]
+    resources = [aws_kms_key.this.arn]
+    condition {
+      test     = "StringLike"
+      variable = "kms:EncryptionContext:SourceArn"
+      values   = ["arn:${local.partition}:logs:${local.region}:${local.account}:*"]
+    }
   }
 }
 

@@ -14,6 +14,10 @@ data "aws_iam_policy_document" "kms" {
     }
   }
 
+  # CloudWatch Logs encrypts this module's log groups (logs.tf) and no
+  # others: the encryption context names the log group, and the regional
+  # principal is this region's. (That context is CloudWatch Logs' own guard
+  # against a confused deputy; it binds our account too.)
   statement {
     sid       = "CloudWatchLogs"
     actions   = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
@@ -23,14 +27,15 @@ data "aws_iam_policy_document" "kms" {
       identifiers = ["logs.${local.region}.amazonaws.com"]
     }
     condition {
-      test     = "ArnLike"
+      test     = "ArnEquals"
       variable = "kms:EncryptionContext:aws:logs:arn"
-      values   = ["arn:${local.partition}:logs:${local.region}:${local.account}:log-group:*"]
+      values   = local.log_group_arns
     }
   }
 
   # The state machine's logs are delivered by CloudWatch Logs' delivery
-  # service, which must read what Step Functions encrypted with this key.
+  # service, which must read what Step Functions encrypted with this key;
+  # only on behalf of this account's log deliveries.
   statement {
     sid       = "StepFunctionsLogDelivery"
     actions   = ["kms:Decrypt"]
@@ -39,15 +44,43 @@ data "aws_iam_policy_document" "kms" {
       type        = "Service"
       identifiers = ["delivery.logs.amazonaws.com"]
     }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account]
+    }
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = ["arn:${local.partition}:logs:${local.region}:${local.account}:*"]
+    }
   }
 
+  # The alarms (alarms.tf, all named "<name>-...") publish to the encrypted
+  # alert topic. Functions publish with their own roles; SNS itself needs
+  # nothing here (the topic only has e-mail subscriptions).
   statement {
-    sid       = "AlertPublishers"
+    sid       = "AlarmsPublish"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
     resources = ["*"]
     principals {
       type        = "Service"
-      identifiers = ["cloudwatch.amazonaws.com", "sns.amazonaws.com"]
+      identifiers = ["cloudwatch.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account]
+    }
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = ["arn:${local.partition}:cloudwatch:${local.region}:${local.account}:alarm:${var.name}-*"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "kms:EncryptionContext:aws:sns:topicArn"
+      values   = [local.alert_topic_arn]
     }
   }
 }

@@ -1,4 +1,5 @@
-# Five functions from one image; each runs its own binary as the entry point.
+# The functions from one image; each runs its binary as the entry point (its
+# own name, or `binary`: notify is the report-on-access binary).
 resource "aws_lambda_function" "this" {
   #checkov:skip=CKV_AWS_117:The functions call only public AWS APIs and Slack; a VPC would add NAT cost and a failure point without narrowing anything.
   #checkov:skip=CKV_AWS_116:API Gateway and Step Functions invoke synchronously and handle failures themselves; reconcile-access, invoked asynchronously (reconcile.tf), needs no dead-letter queue because its next sweep redoes a lost run.
@@ -10,7 +11,7 @@ resource "aws_lambda_function" "this" {
   role          = aws_iam_role.function[each.key].arn
   package_type  = "Image"
   image_uri     = var.image_uri
-  architectures = ["x86_64"]
+  architectures = [var.architecture]
   timeout       = each.value.timeout
   memory_size   = each.value.memory
   kms_key_arn   = aws_kms_key.this.arn
@@ -18,7 +19,7 @@ resource "aws_lambda_function" "this" {
   reserved_concurrent_executions = each.value.concurrency
 
   image_config {
-    entry_point = ["/var/task/${each.key}"]
+    entry_point = ["/var/task/${try(each.value.binary, each.key)}"]
   }
 
   environment {

@@ -3,9 +3,8 @@ data "aws_region" "current" {}
 data "aws_partition" "current" {}
 
 locals {
-  # The region's `.id` is its name in providers 5 and 6 (`.name` is deprecated in 6).
   account   = data.aws_caller_identity.current.account_id
-  region    = data.aws_region.current.id
+  region    = data.aws_region.current.region
   partition = data.aws_partition.current.partition
 
   state_machine_name = "${var.name}-access"
@@ -17,7 +16,8 @@ locals {
   # Every variable each function's Config reads, and nothing else
   # (checked by crates/contract-tests). A null value is left out of the
   # function's environment (lambda.tf): that is how an optional allow list
-  # says "unset", because a set-but-empty one stops the function.
+  # says "unset", because a set-but-empty one stops the function, and how
+  # SSO_REGION (Identity Center's home region) defaults to the functions' own.
   slack_user_ids       = var.allowed_slack_user_ids == null ? null : join(",", var.allowed_slack_user_ids)
   slack_enterprise_ids = var.allowed_slack_enterprise_ids == null ? null : join(",", var.allowed_slack_enterprise_ids)
 
@@ -37,6 +37,7 @@ locals {
     }
     "grant-access" = {
       SSO_INSTANCE_ARN             = var.sso_instance_arn
+      SSO_REGION                   = var.sso_region
       IDENTITY_STORE_ID            = var.identity_store_id
       GRANT_LEDGER_TABLE           = aws_dynamodb_table.ledger.name
       IDENTITY_LOOKUP              = var.identity_lookup
@@ -47,6 +48,7 @@ locals {
     }
     "revoke-access" = {
       SSO_INSTANCE_ARN         = var.sso_instance_arn
+      SSO_REGION               = var.sso_region
       GRANT_LEDGER_TABLE       = aws_dynamodb_table.ledger.name
       SLACK_BOT_TOKEN_ARN      = aws_secretsmanager_secret.bot_token.arn
       SLACK_API_URL            = local.slack_api_url
@@ -66,8 +68,22 @@ locals {
       ALERT_SLACK_CHANNEL  = var.alert_slack_channel
       ALERT_TOPIC_ARN      = aws_sns_topic.alerts.arn
     }
+    # The report-on-access binary, answering the state machine's Catch
+    # states only (notify.rs): the alert channels, the Slack token, and what
+    # its Config requires to start (the report's sender and recipients,
+    # which notifying never uses). Nothing to read CloudTrail with.
+    "notify" = {
+      REPORT_SENDER       = var.report_sender
+      REPORT_RECIPIENTS   = join(",", var.report_recipients)
+      REPORT_CC_REQUESTER = tostring(var.report_cc_requester)
+      SLACK_BOT_TOKEN_ARN = aws_secretsmanager_secret.bot_token.arn
+      SLACK_API_URL       = local.slack_api_url
+      ALERT_SLACK_CHANNEL = var.alert_slack_channel
+      ALERT_TOPIC_ARN     = aws_sns_topic.alerts.arn
+    }
     "reconcile-access" = {
       SSO_INSTANCE_ARN            = var.sso_instance_arn
+      SSO_REGION                  = var.sso_region
       GRANT_LEDGER_TABLE          = aws_dynamodb_table.ledger.name
       STATE_MACHINE_ARN           = local.state_machine_arn
       ALLOWED_ACCOUNT_IDS         = join(",", var.allowed_account_ids)
@@ -82,12 +98,18 @@ locals {
 
   # Time each job needs: the grant polls Identity Center for up to two
   # minutes, the report pages CloudTrail at 2 requests/s per region, the
-  # reconciler stops picking up items after 200 s (RUN_BUDGET).
+  # reconciler stops picking up items after 200 s (RUN_BUDGET). Each key
+  # is a function, its crate and its binary, except where `binary` says
+  # otherwise.
   functions = {
     "access-requested" = { timeout = 10, memory = 256, concurrency = 20 }
     "grant-access"     = { timeout = 300, memory = 256, concurrency = 10 }
     "revoke-access"    = { timeout = 300, memory = 256, concurrency = 10 }
     "report-on-access" = { timeout = 900, memory = 512, concurrency = 5 }
+    # The state machine's alerts and notices: the report binary again, with
+    # concurrency of its own, so an alert never waits for five 15-minute
+    # reports to finish; a few Slack and SNS calls fit in 30 s.
+    "notify" = { binary = "report-on-access", timeout = 30, memory = 256, concurrency = 5 }
     # One sweep at a time is plenty; two at once are safe (every ledger
     # write is conditional), just wasted.
     "reconcile-access" = { timeout = 300, memory = 256, concurrency = 2 }

@@ -1,5 +1,11 @@
+locals {
+  # By name, for the key policy (kms.tf): the topic refers to the key.
+  alert_topic_name = "${var.name}-alerts"
+  alert_topic_arn  = "arn:${local.partition}:sns:${local.region}:${local.account}:${local.alert_topic_name}"
+}
+
 resource "aws_sns_topic" "alerts" {
-  name              = "${var.name}-alerts"
+  name              = local.alert_topic_name
   kms_master_key_id = aws_kms_key.this.arn
   tags              = var.tags
 }

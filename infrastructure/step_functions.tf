@@ -8,6 +8,7 @@ resource "aws_sfn_state_machine" "this" {
     grant_access_arn     = aws_lambda_function.this["grant-access"].arn
     revoke_access_arn    = aws_lambda_function.this["revoke-access"].arn
     report_on_access_arn = aws_lambda_function.this["report-on-access"].arn
+    notify_arn           = aws_lambda_function.this["notify"].arn
   })
 
   logging_configuration {
@@ -27,4 +28,14 @@ resource "aws_sfn_state_machine" "this" {
   }
 
   tags = var.tags
+
+  # Deleting a state machine terminates its running executions at their next
+  # state transition: a grant holding access would end without its revoke
+  # (reconcile-access's next sweep removes it, an alert later). Only a new
+  # name (var.name) or type replaces it; a new definition is an in-place
+  # update that running executions do not notice. So Terraform refuses to
+  # delete it: drain first (README, "Upgrading"), then remove it by hand.
+  lifecycle {
+    prevent_destroy = true
+  }
 }

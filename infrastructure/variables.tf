@@ -261,3 +261,73 @@ variable "reconcile_min_age_minutes" {
     error_message = "reconcile_min_age_minutes must be a whole number from 1 to 1440."
   }
 }
+
+variable "sso_region" {
+  type        = string
+  description = "IAM Identity Center's home region, where its APIs (sso-admin, identitystore) answer. Null (the default) means the region this module is deployed in."
+  default     = null
+
+  validation {
+    condition     = var.sso_region == null || can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]$", var.sso_region))
+    error_message = "sso_region must be null or a region name such as eu-west-1."
+  }
+}
+
+variable "identity_store_account_id" {
+  type        = string
+  description = "The account that owns the identity store (the organisation's management account, which owns the Identity Center instance). Null (the default) allows the identity store named by identity_store_id in any account: a delegated administrator deploys this module in another account than the store's."
+  default     = null
+
+  validation {
+    condition     = var.identity_store_account_id == null || can(regex("^[0-9]{12}$", var.identity_store_account_id))
+    error_message = "identity_store_account_id must be null or a 12-digit account id."
+  }
+}
+
+variable "management_account_id" {
+  type        = string
+  description = "The organisation's management account. When set and listed in allowed_account_ids, allow_management_account must be true. Terraform cannot find it without organizations:DescribeOrganization, so when it is null nothing checks: never list the management account then."
+  default     = null
+
+  validation {
+    condition     = var.management_account_id == null || can(regex("^[0-9]{12}$", var.management_account_id))
+    error_message = "management_account_id must be null or a 12-digit account id."
+  }
+}
+
+variable "allow_management_account" {
+  type        = bool
+  description = "Opt in to breaking glass into the management account (management_account_id, listed in allowed_account_ids). Only a deployment in the management account itself can: a delegated administrator cannot assign there, and assigning there needs IAM rights on its aws-reserved SSO roles, which this adds."
+  default     = false
+
+  # Terraform >= 1.9: a validation may read other variables and data. Every
+  # check across the management account variables is here (two variables
+  # checking each other would be a cycle).
+  validation {
+    condition     = !var.allow_management_account || var.management_account_id != null
+    error_message = "allow_management_account needs management_account_id."
+  }
+
+  validation {
+    condition     = var.allow_management_account || var.management_account_id == null || !contains(var.allowed_account_ids, coalesce(var.management_account_id, "none"))
+    error_message = "allowed_account_ids lists the management account (management_account_id): set allow_management_account = true to mean it, and deploy in the management account itself."
+  }
+
+  # Identity Center refuses a delegated administrator's assignments in the
+  # management account: only a deployment there can use the opt-in.
+  validation {
+    condition     = !var.allow_management_account || var.management_account_id == data.aws_caller_identity.current.account_id
+    error_message = "allow_management_account = true works only when this module is deployed in the management account (management_account_id): a delegated administrator cannot assign there."
+  }
+}
+
+variable "architecture" {
+  type        = string
+  description = "The functions' instruction set: x86_64 (the default) or arm64. The image must be built for it (docker build --platform linux/arm64)."
+  default     = "x86_64"
+
+  validation {
+    condition     = contains(["x86_64", "arm64"], var.architecture)
+    error_message = "architecture must be x86_64 or arm64."
+  }
+}

@@ -58,6 +58,7 @@ fn sample(name: &str) -> Option<&'static str> {
         "ALERT_SLACK_CHANNEL" => "C1",
         "ALERT_TOPIC_ARN" => "arn:aws:sns:eu-west-1:111111111111:alerts",
         "RECONCILE_MIN_AGE_MINUTES" => "15",
+        "SSO_REGION" => "us-east-1",
         _ => return None,
     })
 }
@@ -218,46 +219,81 @@ fn functions_of(text: &str) -> BTreeMap<String, String> {
 }
 
 /// SDK operations each adapter method performs (following calls to other
-/// functions of the same file), as IAM actions.
+/// functions of the same file, and to `pub(crate)` helpers of other adapter
+/// files it imports), as IAM actions.
 fn adapter_actions() -> BTreeMap<String, BTreeSet<String>> {
     let op = regex_lite::Regex::new(r"(?:client|Client::new\([^)]*\))\s*\.\s*([a-z_]+)\(\)").unwrap();
     // Calls to this file's own functions: free (`helper(`, `Self::helper(`)
     // or on `self`; a method of some other value (`map.get(`) is not one,
     // even when it shares a name with one of ours.
     let helper = regex_lite::Regex::new(r"(^|self\.|[^.A-Za-z0-9_])([a-z_][a-z0-9_]*)\(").unwrap();
+    let files: Vec<(&str, &str, String, BTreeMap<String, String>)> = ADAPTERS
+        .iter()
+        .map(|(module, service)| {
+            let text = root(&format!("crates/adapters/src/{module}.rs"));
+            let fns = functions_of(&text)
+                .into_iter()
+                .map(|(name, body)| (name, body.split_whitespace().collect::<Vec<_>>().join("")))
+                .collect();
+            (*module, *service, text, fns)
+        })
+        .collect();
+    // What each function does itself, and the helpers (own file or another
+    // adapter file's) it calls.
+    let mut direct: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
+    let mut calls: BTreeMap<(String, String), BTreeSet<(String, String)>> = BTreeMap::new();
+    for (module, service, text, fns) in &files {
+        for (name, body) in fns {
+            let key = (module.to_string(), name.clone());
+            let actions = direct.entry(key.clone()).or_default();
+            for c in op
+                .captures_iter(body)
+                .filter(|c| !["clone", "config"].contains(&&c[1]))
+            {
+                let service = if &c[1] == "assume_role" { "sts" } else { service };
+                actions.insert(format!("{service}:{}", pascal(&c[1])));
+            }
+            // aws_config's assume-role credentials provider calls STS itself.
+            if body.contains("AssumeRoleProvider::builder(") {
+                actions.insert("sts:AssumeRole".into());
+            }
+            for h in helper.captures_iter(body).map(|c| c[2].to_string()) {
+                if fns.contains_key(&h) {
+                    calls
+                        .entry(key.clone())
+                        .or_default()
+                        .insert((module.to_string(), h.clone()));
+                }
+                for (other, _, _, other_fns) in &files {
+                    if other != module
+                        && text.contains(&format!("crate::{other}::"))
+                        && other_fns.contains_key(&h)
+                    {
+                        calls
+                            .entry(key.clone())
+                            .or_default()
+                            .insert((other.to_string(), h.clone()));
+                    }
+                }
+            }
+        }
+    }
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for (module, service) in ADAPTERS {
-        let text = root(&format!("crates/adapters/src/{module}.rs"));
-        let fns = functions_of(&text);
-        for name in fns.keys() {
-            let mut seen = BTreeSet::new();
-            let mut todo = vec![name.clone()];
-            let mut actions = BTreeSet::new();
-            while let Some(f) = todo.pop() {
-                if !seen.insert(f.clone()) {
-                    continue;
-                }
-                let Some(body) = fns.get(&f) else { continue };
-                let compact: String = body.split_whitespace().collect::<Vec<_>>().join("");
-                for c in op
-                    .captures_iter(&compact)
-                    .filter(|c| !["clone", "config"].contains(&&c[1]))
-                {
-                    let service = if &c[1] == "assume_role" { "sts" } else { service };
-                    actions.insert(format!("{service}:{}", pascal(&c[1])));
-                }
-                todo.extend(
-                    helper
-                        .captures_iter(&compact)
-                        .map(|c| c[2].to_string())
-                        .filter(|h| fns.contains_key(h)),
-                );
+    for start in direct.keys() {
+        let mut seen = BTreeSet::new();
+        let mut todo = vec![start.clone()];
+        let mut actions = BTreeSet::new();
+        while let Some(f) = todo.pop() {
+            if !seen.insert(f.clone()) {
+                continue;
             }
-            if !actions.is_empty() {
-                out.entry(format!("{module}::{name}"))
-                    .or_default()
-                    .extend(actions);
-            }
+            actions.extend(direct.get(&f).cloned().unwrap_or_default());
+            todo.extend(calls.get(&f).cloned().unwrap_or_default());
+        }
+        if !actions.is_empty() {
+            out.entry(format!("{}::{}", start.0, start.1))
+                .or_default()
+                .extend(actions);
         }
     }
     out
@@ -271,6 +307,11 @@ fn code_of(function: &str) -> String {
     for entry in std::fs::read_dir(&dir).unwrap() {
         code.push_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap());
     }
+    with_core_calls(code)
+}
+
+/// `code` plus the core functions it calls (transitively).
+fn with_core_calls(mut code: String) -> String {
     let mut core = BTreeMap::new();
     for file in ["access", "audit", "retry"] {
         core.extend(functions_of(&root(&format!("crates/core/src/{file}.rs"))));
@@ -294,13 +335,28 @@ fn code_of(function: &str) -> String {
 /// wires and its code calls.
 fn actions_needed(function: &str) -> BTreeSet<String> {
     let main = root(&format!("crates/{function}/src/main.rs"));
-    let code = code_of(function);
+    actions_needed_by(&main, &code_of(function))
+}
+
+/// The IAM actions `code` needs, run by the binary whose `main.rs` is `main`
+/// (with the wiring helpers of the adapters crate's `lib.rs` it calls).
+fn actions_needed_by(main: &str, code: &str) -> BTreeSet<String> {
+    // A helper of lib.rs counts by the adapter calls it spells out in full
+    // (`secrets::resolve_with(`), never by a bare name it happens to use.
+    let helpers: String = functions_of(&root("crates/adapters/src/lib.rs"))
+        .into_iter()
+        .filter(|(name, _)| main.contains(&format!("{name}(")))
+        .map(|(_, body)| body)
+        .collect();
     let mut needed = BTreeSet::new();
     for (key, actions) in adapter_actions() {
         let (module, method) = key.split_once("::").unwrap();
         let wired = main.contains(&format!("break_glass_adapters::{module}"))
-            || main.contains(&format!("{module}::"));
-        let called = code.contains(&format!(".{method}(")) || main.contains(&format!("{method}("));
+            || main.contains(&format!("{module}::"))
+            || helpers.contains(&format!("{module}::{method}("));
+        let called = code.contains(&format!(".{method}("))
+            || main.contains(&format!("{method}("))
+            || helpers.contains(&format!("{module}::{method}("));
         if wired && called {
             needed.extend(actions);
         }
@@ -539,8 +595,10 @@ fn the_state_machine_template_gets_exactly_its_placeholders() {
 fn the_image_serves_each_function_by_its_binary() {
     let dockerfile = root("Dockerfile");
     for function in FUNCTIONS {
+        // Package = binary: either names it.
         assert!(
-            dockerfile.contains(&format!("--bin {function}")),
+            dockerfile.contains(&format!("-p {function}"))
+                || dockerfile.contains(&format!("--bin {function}")),
             "Dockerfile does not build {function}"
         );
         assert!(
@@ -550,10 +608,401 @@ fn the_image_serves_each_function_by_its_binary() {
     }
     assert!(dockerfile.contains("FROM public.ecr.aws/lambda/provided:al2023"));
     let lambda = root("infrastructure/lambda.tf");
-    assert!(lambda.contains(r#"entry_point = ["/var/task/${each.key}"]"#));
+    assert!(lambda.contains(r#"entry_point = ["/var/task/${try(each.value.binary, each.key)}"]"#));
+    // Folder = package = binary = function, except a function that names
+    // its binary (notify runs report-on-access's).
+    let main = terraform("main.tf");
+    for (name, function) in main["locals"]["functions"].as_object().unwrap() {
+        let binary = function["binary"].as_str().unwrap_or(name);
+        assert!(
+            FUNCTIONS.contains(&binary),
+            "function {name} runs {binary}, which the image does not have"
+        );
+        assert!(
+            function.get("binary").is_none() || binary != name,
+            "{name}: a binary named like its function needs no `binary`"
+        );
+    }
     let script = root("scripts/check-image-build");
     assert!(
         script.contains("cargo build --release --locked"),
         "CI must run the Dockerfile's build"
     );
+}
+
+// ------------------------------------------------------------ issue 11
+
+/// Statements of an `aws_iam_policy_document`, static and dynamic.
+fn statements(document: &str) -> Vec<Value> {
+    let iam = terraform("iam.tf");
+    let doc = &iam["data"]["aws_iam_policy_document"][document];
+    let mut out: Vec<Value> = match &doc["statement"] {
+        Value::Array(s) => s.clone(),
+        Value::Object(_) => vec![doc["statement"].clone()],
+        _ => vec![],
+    };
+    if let Some(dynamic) = doc["dynamic"]["statement"].as_array() {
+        out.extend(dynamic.iter().map(|d| d["content"].clone()));
+    } else if doc["dynamic"]["statement"].is_object() {
+        out.push(doc["dynamic"]["statement"]["content"].clone());
+    }
+    out
+}
+
+/// A statement's condition blocks as (test, variable, values).
+fn conditions(statement: &Value) -> Vec<(String, String, Vec<String>)> {
+    let blocks = match &statement["condition"] {
+        Value::Array(c) => c.clone(),
+        Value::Object(_) => vec![statement["condition"].clone()],
+        _ => vec![],
+    };
+    blocks
+        .iter()
+        .map(|c| {
+            (
+                c["test"].as_str().unwrap_or_default().to_string(),
+                c["variable"].as_str().unwrap_or_default().to_string(),
+                c["values"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+/// Identity Center answers only in its home region: every function that
+/// builds an sso-admin or identitystore client must read `SSO_REGION`, and
+/// Terraform passes `var.sso_region` to exactly those.
+#[test]
+fn identity_center_clients_are_told_its_home_region() {
+    let main = terraform("main.tf");
+    let mut talking = Vec::new();
+    for function in FUNCTIONS {
+        let wiring = root(&format!("crates/{function}/src/main.rs"));
+        let talks = ["identity_center::", "directory::", "SsoAdmin", "IdentityStore"]
+            .iter()
+            .any(|client| wiring.contains(client));
+        let reads = variables_read(function).contains("SSO_REGION");
+        let passed = &main["locals"]["environment"][function]["SSO_REGION"];
+        if talks {
+            talking.push(function);
+            assert!(
+                reads,
+                "{function} talks to Identity Center but its Config does not read SSO_REGION"
+            );
+        }
+        if reads {
+            assert_eq!(passed, "${var.sso_region}", "{function}'s SSO_REGION");
+        } else {
+            assert!(passed.is_null(), "{function} is given SSO_REGION it never reads");
+        }
+    }
+    for function in ["grant-access", "revoke-access", "reconcile-access"] {
+        assert!(
+            talking.contains(&function),
+            "the scan misses {function}'s clients"
+        );
+    }
+    let variable = &terraform("variables.tf")["variable"]["sso_region"];
+    assert_eq!(
+        variable.get("default"),
+        Some(&Value::Null),
+        "null: the functions' own region"
+    );
+    assert!(
+        variable["validation"].to_string().contains("regex("),
+        "sso_region is validated as a region name"
+    );
+    // A delegated administrator's identity store lives in the management
+    // account: no ARN may pin it to ours.
+    for statement in statements("grant_access") {
+        for resource in statement["resources"].as_array().into_iter().flatten() {
+            let resource = resource.as_str().unwrap_or_default();
+            if resource.contains(":identitystore::") {
+                assert!(
+                    !resource.contains("${local.account}"),
+                    "the identity store is not necessarily in the deploying account: {resource}"
+                );
+            }
+        }
+    }
+}
+
+/// The state machine's Catch states alert through their own function (the
+/// report-on-access binary, with its own reserved concurrency), so an
+/// alert never queues behind 15-minute reports; the report keeps its own.
+#[test]
+fn alerts_do_not_queue_behind_reports() {
+    let asl: Value = serde_json::from_str(&root("statemachine/break-glass.asl.json")).unwrap();
+    let states = asl["States"].as_object().unwrap();
+    let catch_targets: BTreeSet<&str> = states
+        .values()
+        .flat_map(|s| s["Catch"].as_array().cloned().unwrap_or_default())
+        .filter_map(|c| c["Next"].as_str().map(str::to_string))
+        .filter_map(|n| states.get_key_value(&n).map(|(k, _)| k.as_str()))
+        .filter(|n| states[*n]["Type"] == "Task")
+        .collect();
+    assert_eq!(
+        catch_targets,
+        [
+            "AlertGrantIncomplete",
+            "AlertRevokeFailed",
+            "NotifyGrantFailed",
+            "NotifyReportFailed"
+        ]
+        .into()
+    );
+    for (name, state) in states {
+        if state["Type"] != "Task" {
+            continue;
+        }
+        let expected = if catch_targets.contains(name.as_str()) {
+            "${notify_arn}"
+        } else if name == "Report" {
+            "${report_on_access_arn}"
+        } else {
+            continue;
+        };
+        assert_eq!(state["Resource"], expected, "{name}'s function");
+    }
+
+    let main = terraform("main.tf");
+    let functions = &main["locals"]["functions"];
+    let notify = &functions["notify"];
+    assert_eq!(
+        notify["binary"], "report-on-access",
+        "notify runs the report's binary"
+    );
+    let report = &functions["report-on-access"];
+    assert!(
+        notify["concurrency"].as_u64().unwrap() >= 1,
+        "notify has reserved concurrency of its own"
+    );
+    let timeout = notify["timeout"].as_u64().unwrap();
+    assert!(
+        timeout < report["timeout"].as_u64().unwrap(),
+        "a short timeout for alerts"
+    );
+    for name in &catch_targets {
+        let task_timeout = states[*name]["TimeoutSeconds"].as_u64().unwrap();
+        assert!(
+            timeout <= task_timeout,
+            "{name}: the Lambda ({timeout} s) must time out before the task ({task_timeout} s)"
+        );
+    }
+
+    let sfn = terraform("step_functions.tf");
+    let definition = sfn["resource"]["aws_sfn_state_machine"]["this"]["definition"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let compact: String = definition.split_whitespace().collect();
+    assert!(
+        compact.contains(r#"notify_arn=aws_lambda_function.this["notify"].arn"#),
+        "{definition}"
+    );
+    assert!(
+        compact.contains(r#"report_on_access_arn=aws_lambda_function.this["report-on-access"].arn"#),
+        "{definition}"
+    );
+    let invoke = statements("state_machine")
+        .into_iter()
+        .find(|s| s["sid"] == "InvokeTasks")
+        .unwrap();
+    assert!(
+        invoke["resources"]
+            .to_string()
+            .contains(r#"aws_lambda_function.this[\"notify\"].arn"#),
+        "the state machine may invoke notify: {invoke}"
+    );
+}
+
+/// notify's environment: what report-on-access's Config needs to start and
+/// what alerting uses; nothing to read CloudTrail with.
+#[test]
+fn notify_is_configured_to_alert_and_nothing_more() {
+    let main = terraform("main.tf");
+    let set: BTreeSet<String> = main["locals"]["environment"]["notify"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    let read = variables_read("report-on-access");
+    assert!(
+        set.is_subset(&read),
+        "notify is given {:?}, which report-on-access never reads",
+        set.difference(&read).collect::<Vec<_>>()
+    );
+    let env = |name: &str| {
+        set.contains(name)
+            .then(|| sample(name))
+            .flatten()
+            .map(str::to_string)
+    };
+    assert!(
+        report_on_access::Config::from_env(&env).is_ok(),
+        "report-on-access's Config starts with notify's environment alone"
+    );
+    for needed in ["SLACK_BOT_TOKEN_ARN", "ALERT_TOPIC_ARN", "ALERT_SLACK_CHANNEL"] {
+        assert!(set.contains(needed), "notify needs {needed}");
+    }
+    for reading in [
+        "REPORT_SOURCE",
+        "CLOUDTRAIL_LOG_GROUP",
+        "CLOUDTRAIL_REGIONS",
+        "AUDIT_ROLE_NAME",
+    ] {
+        assert!(!set.contains(reading), "notify never reads CloudTrail: {reading}");
+    }
+}
+
+/// notify's role allows what the notifying path calls (report-on-access's
+/// `notify.rs`, with its binary's wiring), and nothing more.
+#[test]
+fn notify_role_allows_exactly_what_notifying_calls() {
+    let main = root("crates/report-on-access/src/main.rs");
+    let code = with_core_calls(root("crates/report-on-access/src/notify.rs"));
+    let needed = actions_needed_by(&main, &code);
+    assert!(
+        needed.contains("sns:Publish") && needed.contains("secretsmanager:GetSecretValue"),
+        "the scan sees notify's calls: {needed:?}"
+    );
+    assert_eq!(actions_allowed("notify"), needed, "notify's role vs its calls");
+}
+
+/// The state machine is encrypted with the module's key, so access-requested
+/// (StartExecution, DescribeExecution) needs the key for this state machine.
+#[test]
+fn starting_an_execution_may_use_the_state_machines_key() {
+    let sfn = terraform("step_functions.tf");
+    let encryption = &sfn["resource"]["aws_sfn_state_machine"]["this"]["encryption_configuration"];
+    assert_eq!(encryption["type"], "CUSTOMER_MANAGED_KMS_KEY");
+    assert_eq!(encryption["kms_key_id"], "${aws_kms_key.this.arn}");
+    let key_statement = statements("access_requested")
+        .into_iter()
+        .find(|s| {
+            let actions = s["actions"].to_string();
+            actions.contains("kms:GenerateDataKey") && actions.contains("kms:Decrypt")
+        })
+        .expect("access-requested may use the state machine's key");
+    assert_eq!(
+        key_statement["resources"],
+        serde_json::json!(["${aws_kms_key.this.arn}"])
+    );
+    assert!(
+        conditions(&key_statement).contains(&(
+            "StringEquals".into(),
+            "kms:EncryptionContext:aws:states:stateMachineArn".into(),
+            vec!["${local.state_machine_arn}".into()],
+        )),
+        "only for this state machine: {key_statement}"
+    );
+}
+
+/// An execution stopped or timed out runs no Catch: alarms say so, and the
+/// EventBridge rule starts reconcile-access.
+#[test]
+fn stopped_and_timed_out_executions_raise_an_alarm_and_an_event() {
+    let alarms = terraform("alarms.tf");
+    let all = alarms["resource"]["aws_cloudwatch_metric_alarm"]
+        .as_object()
+        .unwrap();
+    for metric in ["ExecutionsAborted", "ExecutionsTimedOut", "ExecutionsFailed"] {
+        let alarm = all
+            .values()
+            .find(|a| a["metric_name"] == metric)
+            .unwrap_or_else(|| panic!("no alarm on {metric}"));
+        assert_eq!(alarm["namespace"], "AWS/States", "{metric}");
+        assert_eq!(
+            alarm["dimensions"]["StateMachineArn"], "${aws_sfn_state_machine.this.arn}",
+            "{metric}"
+        );
+        assert_eq!(alarm["threshold"], 0, "{metric}: the first one alarms");
+        assert_eq!(
+            alarm["alarm_actions"],
+            serde_json::json!(["${aws_sns_topic.alerts.arn}"]),
+            "{metric} goes to the alert topic"
+        );
+    }
+    let rule = root("infrastructure/reconcile.tf");
+    for status in ["\"ABORTED\"", "\"TIMED_OUT\"", "\"FAILED\""] {
+        assert!(rule.contains(status), "the execution-ended rule misses {status}");
+    }
+}
+
+/// Deleting the state machine would end running grants without their
+/// revoke: Terraform must refuse to.
+#[test]
+fn the_state_machine_is_never_replaced_silently() {
+    let sfn = terraform("step_functions.tf");
+    assert_eq!(
+        sfn["resource"]["aws_sfn_state_machine"]["this"]["lifecycle"]["prevent_destroy"],
+        true
+    );
+}
+
+/// One variable picks every function's instruction set.
+#[test]
+fn every_function_runs_on_the_chosen_architecture() {
+    let lambda = terraform("lambda.tf");
+    assert_eq!(
+        lambda["resource"]["aws_lambda_function"]["this"]["architectures"],
+        serde_json::json!(["${var.architecture}"])
+    );
+    let variable = &terraform("variables.tf")["variable"]["architecture"];
+    assert_eq!(variable["default"], "x86_64");
+    let validation = variable["validation"].to_string();
+    assert!(
+        validation.contains("x86_64") && validation.contains("arm64"),
+        "{validation}"
+    );
+}
+
+/// The management account is refused unless opted into, and only then do
+/// the roles that assign and remove get rights on its aws-reserved SSO roles.
+#[test]
+fn the_management_account_is_opt_in() {
+    let variables = terraform("variables.tf");
+    assert_eq!(
+        variables["variable"]["management_account_id"].get("default"),
+        Some(&Value::Null)
+    );
+    let opt_in = &variables["variable"]["allow_management_account"];
+    assert_eq!(opt_in["default"], false);
+    assert!(
+        opt_in["validation"]
+            .to_string()
+            .contains("var.allowed_account_ids"),
+        "listing the management account without opting in is refused"
+    );
+    for document in ["grant_access", "revoke_access", "reconcile_access"] {
+        let iam = terraform("iam.tf");
+        let dynamic = &iam["data"]["aws_iam_policy_document"][document]["dynamic"]["statement"];
+        let gated: Vec<&Value> = dynamic
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|d| {
+                d["content"]["resources"]
+                    .to_string()
+                    .contains("local.management_sso_")
+            })
+            .collect();
+        assert!(
+            !gated.is_empty(),
+            "{document}: no statement for the management account"
+        );
+        for d in gated {
+            assert!(
+                d["for_each"].to_string().contains("local.management_assignable"),
+                "{document}: the management account's roles only when opted in: {d}"
+            );
+        }
+    }
+    let iam = root("infrastructure/iam.tf");
+    assert!(iam.contains("role/aws-reserved/sso.amazonaws.com/*"));
 }

@@ -25,6 +25,10 @@ pub const PLACEHOLDERS: &[(&str, &str)] = &[
     ("grant_access_arn", "local:grant-access"),
     ("revoke_access_arn", "local:revoke-access"),
     ("report_on_access_arn", "local:report-on-access"),
+    // In AWS a function of its own (`<name>-notify`, with its own reserved
+    // concurrency, so alerts never queue behind 15-minute reports) running
+    // the report-on-access binary; here the same handler.
+    ("notify_arn", "local:report-on-access"),
 ];
 
 /// What `templatefile()` does for our definition: `${name}` → value.

@@ -268,3 +268,70 @@ fn grant_retries_crashes_and_contention_but_not_refusals() {
             .any(|e| e == "GrantCleanupUnverified" || e == "States.Timeout")
     );
 }
+
+/// The shape behind `revoke_retries_every_error_but_bad_input`: Revoke's
+/// retriers are bad input first (never retried), then `States.ALL`, so an
+/// error nobody has named yet is retried too; only then the alert.
+#[test]
+fn revoke_retries_everything_after_refusing_bad_input() {
+    let states = states();
+    let revoke = &states["Revoke"];
+    let retriers = revoke["Retry"].as_array().unwrap();
+    let (last, before) = retriers.split_last().unwrap();
+    assert_eq!(last["ErrorEquals"], serde_json::json!(["States.ALL"]));
+    assert!(last["MaxAttempts"].as_u64().unwrap_or(3) >= 5, "{last}");
+    assert!(!before.is_empty(), "bad input is refused before States.ALL");
+    for r in before {
+        assert_eq!(
+            r["ErrorEquals"],
+            serde_json::json!(["InvalidExecutionInput"]),
+            "{r}"
+        );
+        assert_eq!(r["MaxAttempts"], 0, "{r}");
+    }
+    let catches = revoke["Catch"].as_array().unwrap();
+    assert_eq!(catches.len(), 1);
+    assert_eq!(catches[0]["ErrorEquals"], serde_json::json!(["States.ALL"]));
+    assert_eq!(catches[0]["Next"], "AlertRevokeFailed");
+}
+
+/// The Catch states alert through the notify function (the report-on-access
+/// binary with concurrency of its own), never behind a 15-minute report,
+/// and wait out throttling and Lambda's own errors longer than a report's
+/// retries would.
+#[test]
+fn alerts_go_to_their_own_function_and_outwait_throttling() {
+    let states = states();
+    let alerting: BTreeSet<String> = states
+        .values()
+        .flat_map(|s| s["Catch"].as_array().cloned().unwrap_or_default())
+        .map(|c| c["Next"].as_str().unwrap().to_string())
+        .filter(|n| states[n]["Type"] == "Task")
+        .collect();
+    assert_eq!(alerting.len(), 4, "{alerting:?}");
+    for (name, state) in &states {
+        if state["Type"] != "Task" {
+            continue;
+        }
+        let notify = state["Resource"] == "${notify_arn}";
+        assert_eq!(notify, alerting.contains(name), "{name}: {}", state["Resource"]);
+    }
+    assert_eq!(states["Report"]["Resource"], "${report_on_access_arn}");
+    for name in &alerting {
+        for error in [
+            "Lambda.TooManyRequestsException",
+            "Lambda.ServiceException",
+            "Lambda.AWSLambdaException",
+            "Lambda.SdkClientException",
+        ] {
+            let (names, attempts) =
+                retrier_for(&states[name], error).unwrap_or_else(|| panic!("{name}: {error} is not retried"));
+            assert!(
+                attempts >= 6,
+                "{name}: {error} is retried {attempts} times ({names:?})"
+            );
+        }
+        // A crash or a timeout may have posted already: not retried.
+        assert!(retrier_for(&states[name], "States.Timeout").is_none(), "{name}");
+    }
+}

@@ -30,6 +30,15 @@ module "break_glass" {
   alert_slack_channel         = "C0123ALERTS"
   alert_email_addresses       = ["oncall@example.com"]
 
+  # Identity Center's home region (here the same as the provider's; null
+  # would mean that too).
+  sso_region = "eu-west-1"
+  # Named, so listing it in allowed_account_ids is refused unless
+  # allow_management_account = true (and this runs in that account).
+  management_account_id = "210987654321"
+  # Graviton: the image must be built with --platform linux/arm64.
+  architecture = "arm64"
+
   tags = {
     service = "break-glass-access"
   }
