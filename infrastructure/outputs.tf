@@ -37,3 +37,46 @@ output "function_names" {
   description = "The five Lambda functions."
   value       = { for k, f in aws_lambda_function.this : k => f.function_name }
 }
+
+# What `break-glass-local doctor --outputs -` reads (with the outputs above)
+# to check a deployment without granting anything.
+
+output "region" {
+  description = "The region the functions, the state machine and SES run in."
+  value       = local.region
+}
+
+output "sso_instance_arn" {
+  description = "The IAM Identity Center instance break glass assigns in."
+  value       = var.sso_instance_arn
+}
+
+output "identity_store_id" {
+  description = "The Identity Store clickers are looked up in."
+  value       = var.identity_store_id
+}
+
+output "allowed_account_ids" {
+  description = "The accounts break glass may grant in."
+  value       = var.allowed_account_ids
+}
+
+output "allowed_permission_set_arns" {
+  description = "The permission sets break glass may grant; each must be provisioned to each allowed account."
+  value       = var.allowed_permission_set_arns
+}
+
+output "report_sender" {
+  description = "The SES identity reports are sent from; it must be verified in this region."
+  value       = var.report_sender
+}
+
+output "audit_role_name" {
+  description = "The audit role report-on-access assumes in each allowed account; empty: it reads this account's CloudTrail."
+  value       = var.audit_role_name
+}
+
+output "function_arns" {
+  description = "The five Lambda functions' ARNs (the state machine's definition names three of them)."
+  value       = { for k, f in aws_lambda_function.this : k => f.arn }
+}

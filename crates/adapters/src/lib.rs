@@ -10,6 +10,7 @@ pub mod alerts;
 pub mod audit;
 pub mod audit_logs;
 pub mod directory;
+pub mod doctor;
 pub mod error;
 pub mod executions;
 pub mod identity_center;

@@ -1,12 +1,12 @@
 //! [`Slack`] over Slack's Web API (`users.info`, `chat.postMessage`) and an
-//! interaction's `response_url`.
+//! interaction's `response_url`; `auth.test` for `doctor`.
 
 use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use break_glass_core::domain::SlackUserId;
-use break_glass_core::ports::{PortError, PortErrorKind, Slack, SlackProfile};
+use break_glass_core::ports::{PortError, PortErrorKind, Slack, SlackAuth, SlackProfile};
 use break_glass_core::slack::payload::RESPONSE_URL_PREFIX;
 use serde::Deserialize;
 use serde_json::json;
@@ -45,8 +45,15 @@ struct Envelope {
     ok: bool,
     #[serde(default)]
     error: Option<String>,
+    /// `users.info`'s user object; read as [`User`] there (`auth.test`
+    /// answers a user *name* here).
     #[serde(default)]
-    user: Option<User>,
+    user: Option<serde_json::Value>,
+    /// `auth.test`'s answer.
+    #[serde(default)]
+    team_id: Option<String>,
+    #[serde(default)]
+    user_id: Option<String>,
 }
 
 /// `users.info`'s `user`. Flags Slack leaves out are false; ids it leaves
@@ -168,6 +175,26 @@ impl SlackWebApi {
     }
 }
 
+impl SlackWebApi {
+    /// `auth.test`: whether Slack accepts the bot token, and whose it is.
+    /// Read-only: what `doctor` asks.
+    pub async fn auth_test(&self) -> Result<SlackAuth, PortError> {
+        const OP: &str = "auth.test";
+        let response = self
+            .http
+            .post(format!("{}/auth.test", self.api_url))
+            .bearer_auth(self.token(OP)?)
+            .send()
+            .await
+            .map_err(|e| transport(OP, e))?;
+        let envelope = self.envelope(OP, response).await?;
+        Ok(SlackAuth {
+            team_id: envelope.team_id,
+            user_id: envelope.user_id,
+        })
+    }
+}
+
 fn transport(operation: &'static str, err: reqwest::Error) -> PortError {
     // reqwest's message can include the URL; a response_url is a credential.
     PortError::new(
@@ -191,8 +218,9 @@ impl Slack for SlackWebApi {
             .await
             .map_err(|e| transport(OP, e))?;
         let envelope = self.envelope(OP, response).await?;
-        let user = envelope
+        let user: User = envelope
             .user
+            .and_then(|u| serde_json::from_value(u).ok())
             .ok_or_else(|| PortError::new(PortErrorKind::Other, SERVICE, OP, "answer has no user"))?;
         Ok(SlackProfile {
             email: user.profile.and_then(|p| p.email).filter(|e| !e.is_empty()),

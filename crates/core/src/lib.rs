@@ -12,6 +12,7 @@ pub mod audit;
 pub mod clock;
 pub mod config;
 pub mod contract;
+pub mod doctor;
 pub mod domain;
 pub mod ledger;
 pub mod policy;

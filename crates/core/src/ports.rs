@@ -352,3 +352,67 @@ pub trait Ledger: Send + Sync + Debug {
     async fn note_drift(&self, key: &crate::ledger::LedgerKey, now: DateTime<Utc>)
     -> Result<bool, PortError>;
 }
+
+// ----------------------------------------------------------------------- Doctor
+
+/// What Slack's `auth.test` says about a bot token.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SlackAuth {
+    pub team_id: Option<String>,
+    pub user_id: Option<String>,
+}
+
+/// Why the report could not read CloudTrail the way it will.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum AuditAccessError {
+    #[error("{0}")]
+    AssumeRole(PortError),
+    #[error("{0}")]
+    LookupEvents(PortError),
+    /// Neither step answered in time.
+    #[error("{0}")]
+    NoAnswer(PortError),
+}
+
+impl From<PortError> for AuditAccessError {
+    fn from(e: PortError) -> Self {
+        Self::NoAnswer(e)
+    }
+}
+
+/// The read-only questions `doctor` asks of a deployment
+/// (`crate::doctor`). Nothing here grants, changes or sends anything.
+#[async_trait]
+pub trait Deployment: Send + Sync + Debug {
+    /// A secret as the functions read it (Secrets Manager `GetSecretValue`;
+    /// a plain value as it is). [`PortErrorKind::NotFound`]: the secret or
+    /// its value does not exist.
+    async fn secret(&self, source: &crate::config::SecretSource) -> Result<String, PortError>;
+    /// Slack `auth.test` with `bot_token`.
+    async fn slack_auth(&self, bot_token: &str) -> Result<SlackAuth, PortError>;
+    /// `DescribePermissionSet`.
+    async fn permission_set(
+        &self,
+        instance: &crate::domain::InstanceArn,
+        permission_set: &PermissionSetArn,
+    ) -> Result<PermissionSetInfo, PortError>;
+    /// `ListPermissionSetsProvisionedToAccount`, every page: the ARNs.
+    async fn provisioned_permission_sets(
+        &self,
+        instance: &crate::domain::InstanceArn,
+        account: &AccountId,
+    ) -> Result<Vec<String>, PortError>;
+    /// SES `GetEmailIdentity`: `Some(VerifiedForSendingStatus)`, `None`
+    /// when there is no such identity.
+    async fn sending_identity(&self, identity: &str) -> Result<Option<bool>, PortError>;
+    /// Reads CloudTrail as the report does: assumes `role` in `account`
+    /// when given, then asks `LookupEvents` for one event of the last hour.
+    async fn audit_access(
+        &self,
+        account: Option<&AccountId>,
+        role: Option<&str>,
+    ) -> Result<(), AuditAccessError>;
+    /// `DescribeStateMachine`'s definition; `None` when there is no such
+    /// state machine.
+    async fn state_machine_definition(&self, arn: &str) -> Result<Option<String>, PortError>;
+}

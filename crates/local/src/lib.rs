@@ -2,6 +2,7 @@ pub mod asl;
 pub mod binaries;
 pub mod coldstart;
 pub mod demo;
+pub mod doctor;
 pub mod reconciler;
 pub mod runner;
 pub mod server;

@@ -3,6 +3,7 @@
 //!   break-glass-local demo  --moto URL [--time-scale N] [--listen ADDR] [--drill abort] [--lambda-binaries DIR]
 //!   break-glass-local serve [--listen 127.0.0.1:8787] [--time-scale N] [--definition FILE] [--lambda-binaries DIR]
 //!   break-glass-local cold-start --lambda-binaries DIR [--runs N]
+//!   break-glass-local doctor [--outputs FILE|-] [--definition FILE]
 //!
 //! `serve` reads the same environment variables as the Lambdas (AWS
 //! endpoints through AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_CLOUDTRAIL). When
@@ -11,6 +12,12 @@
 //! does. Both run reconcile-access every 10 minutes of their (scaled)
 //! time and whenever a local execution ends ABORTED or FAILED;
 //! `POST /executions/{name}/stop` aborts an execution by hand.
+//!
+//! `doctor` checks a deployment without granting anything, with the AWS
+//! credentials at hand: from `terraform output -json` (`--outputs -` reads
+//! it from stdin) or, without `--outputs`, from the functions' variables.
+//! One line per check, `ok` or `PROBLEM` with what to fix; it exits 1 when
+//! there is a problem.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -30,6 +37,7 @@ use break_glass_core::slack::SigningSecret;
 use break_glass_local::asl::Definition;
 use break_glass_local::binaries::LambdaBinaries;
 use break_glass_local::demo::{self, Drill};
+use break_glass_local::doctor;
 use break_glass_local::reconciler::{self, Reconciler};
 use break_glass_local::runner::{Functions, LocalStateMachine, PLACEHOLDERS, render};
 use break_glass_local::server::{Answerer, Endpoint, router};
@@ -45,13 +53,15 @@ struct Args {
     lambda_binaries: Option<std::path::PathBuf>,
     runs: Option<usize>,
     drill: Drill,
+    outputs: Option<String>,
+    definition_given: bool,
 }
 
 fn parse() -> Result<Args, String> {
     let mut args = std::env::args().skip(1);
     let command = args
         .next()
-        .ok_or("usage: break-glass-local (serve|demo) [options]")?;
+        .ok_or("usage: break-glass-local (serve|demo|cold-start|doctor) [options]")?;
     let mut parsed = Args {
         command,
         listen: "127.0.0.1:8787".into(),
@@ -61,6 +71,8 @@ fn parse() -> Result<Args, String> {
         lambda_binaries: None,
         runs: None,
         drill: Drill::None,
+        outputs: None,
+        definition_given: false,
     };
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or(format!("{flag} needs a value"));
@@ -98,6 +110,15 @@ fn parse() -> Result<Args, String> {
             "--definition" => {
                 let path = value()?;
                 parsed.definition = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
+                parsed.definition_given = true;
+            }
+            "--outputs" => {
+                let path = value()?;
+                parsed.outputs = Some(if path == "-" {
+                    std::io::read_to_string(std::io::stdin()).map_err(|e| format!("stdin: {e}"))?
+                } else {
+                    std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?
+                });
             }
             other => return Err(format!("unknown option {other}")),
         }
@@ -118,7 +139,11 @@ async fn main() -> ExitCode {
         Ok(args) if args.command == "demo" => run_demo(args).await,
         Ok(args) if args.command == "serve" => serve(args).await,
         Ok(args) if args.command == "cold-start" => cold_start(args).await,
-        Ok(args) => Err(format!("unknown command {}: use serve or demo", args.command)),
+        Ok(args) if args.command == "doctor" => doctor(args).await,
+        Ok(args) => Err(format!(
+            "unknown command {}: use serve, demo, cold-start or doctor",
+            args.command
+        )),
         Err(e) => Err(e),
     };
     match result {
@@ -127,6 +152,29 @@ async fn main() -> ExitCode {
             eprintln!("break-glass-local: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `doctor [--outputs FILE|-] [--definition FILE]`: one line per check;
+/// an error when any check found a problem.
+async fn doctor(args: Args) -> Result<(), String> {
+    let source = match args.outputs {
+        Some(json) => doctor::Source::Outputs(json),
+        None => doctor::Source::Environment,
+    };
+    let settings = doctor::settings(&source, &ProcessEnv)?;
+    let mut options = doctor::Options::default();
+    if args.definition_given {
+        options.definition = args.definition;
+    }
+    let findings = doctor::run(&settings, &sdk_config().await, &options).await;
+    for finding in &findings {
+        println!("{finding}");
+    }
+    match findings.iter().filter(|f| !f.ok).count() {
+        0 => Ok(()),
+        1 => Err("1 problem".into()),
+        n => Err(format!("{n} problems")),
     }
 }
 

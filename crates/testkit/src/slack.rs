@@ -1,5 +1,5 @@
 //! A Slack Web API stand-in speaking Slack's documented shapes: `users.info`,
-//! `chat.postMessage` (bearer token checked, `ok`/`error` envelopes) and the
+//! `auth.test`, `chat.postMessage` (bearer token checked, `ok`/`error` envelopes) and the
 //! `response_url` of interactions. It records what it was sent.
 //!
 //! Response URLs it hands out are Slack's (`https://hooks.slack.com/…`), as
@@ -102,6 +102,7 @@ impl SlackStandIn {
         let app = Router::new()
             .route("/api/users.info", get(users_info).post(users_info))
             .route("/api/chat.postMessage", post(post_message))
+            .route("/api/auth.test", get(auth_test).post(auth_test))
             .route("/actions/{*rest}", post(response_url))
             .route("/_standin/messages", get(dump))
             .with_state(shared.clone());
@@ -202,6 +203,26 @@ async fn users_info(
             Json(json!({"ok": true, "user": answer})).into_response()
         }
     }
+}
+
+/// The bot user every stand-in token belongs to.
+pub const BOT_USER_ID: &str = "UBREAKGLASS";
+
+async fn auth_test(State(shared): State<Shared>, headers: HeaderMap) -> Response {
+    if let Some(denied) = auth_error(&shared, &headers) {
+        return denied;
+    }
+    Json(json!({
+        "ok": true,
+        "url": "https://example.slack.com/",
+        "team": "Example",
+        "user": "break-glass",
+        "team_id": TEAM_ID,
+        "user_id": BOT_USER_ID,
+        "bot_id": "BBREAKGLASS",
+        "is_enterprise_install": false,
+    }))
+    .into_response()
 }
 
 async fn post_message(State(shared): State<Shared>, headers: HeaderMap, body: String) -> Response {
