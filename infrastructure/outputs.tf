@@ -34,7 +34,7 @@ output "report_role_arn" {
 }
 
 output "function_names" {
-  description = "The five Lambda functions."
+  description = "The Lambda functions: the five of the product and notify (the report binary for alerts)."
   value       = { for k, f in aws_lambda_function.this : k => f.function_name }
 }
 
@@ -77,6 +77,6 @@ output "audit_role_name" {
 }
 
 output "function_arns" {
-  description = "The five Lambda functions' ARNs (the state machine's definition names three of them)."
+  description = "The Lambda functions' ARNs by key (the state machine's definition names grant-access, revoke-access, report-on-access and notify)."
   value       = { for k, f in aws_lambda_function.this : k => f.arn }
 }

@@ -14,7 +14,7 @@ use break_glass_core::ports::{
     AuditAccessError, Deployment, PermissionSetInfo, PortError, PortErrorKind, SlackAuth,
 };
 
-use crate::audit::assume_audit_role;
+use crate::audit::audit_role_credentials;
 use crate::error::classify;
 use crate::identity_center::SsoAdmin;
 use crate::slack::{BotToken, SlackWebApi};
@@ -136,7 +136,7 @@ impl Deployment for AwsDeployment {
         let mut config =
             aws_sdk_cloudtrail::config::Builder::from(&self.sdk).region(Region::new(region.clone()));
         if let (Some(account), Some(role)) = (account, role) {
-            let (credentials, _) = assume_audit_role(&self.sdk, account.as_str(), &region, role)
+            let credentials = audit_role_credentials(&self.sdk, account.as_str(), &region, role)
                 .await
                 .map_err(AuditAccessError::AssumeRole)?;
             config = config.credentials_provider(credentials);

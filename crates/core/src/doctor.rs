@@ -188,6 +188,7 @@ const TASK_FUNCTIONS: &[(&str, &str)] = &[
     ("grant_access_arn", "grant-access"),
     ("revoke_access_arn", "revoke-access"),
     ("report_on_access_arn", "report-on-access"),
+    ("notify_arn", "notify"),
 ];
 
 /// In environment mode the function ARNs may be given by hand.
@@ -195,6 +196,7 @@ const TASK_VARIABLES: &[(&str, &str)] = &[
     ("grant_access_arn", "GRANT_ACCESS_FUNCTION_ARN"),
     ("revoke_access_arn", "REVOKE_ACCESS_FUNCTION_ARN"),
     ("report_on_access_arn", "REPORT_ON_ACCESS_FUNCTION_ARN"),
+    ("notify_arn", "NOTIFY_FUNCTION_ARN"),
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -537,7 +539,7 @@ async fn check_audit(settings: &Settings, deployment: &dyn Deployment, limit: Du
                 "audit role {role} in account {account} can be assumed and CloudTrail LookupEvents answers"
             )),
             Err(AuditAccessError::AssumeRole(e)) => Finding::problem(format!(
-                "audit role {role} in account {account} cannot be assumed ({e}): deploy infrastructure/modules/audit-role there (role_name = \"{role}\") trusting the report_role_arn output"
+                "audit role {role} in account {account} cannot be assumed ({e}): deploy infrastructure/modules/audit-role there (role_name = \"{role}\") trusting the report_role_arn output; to check it as yourself, add your role to the module's checker_role_arns"
             )),
             Err(AuditAccessError::LookupEvents(e)) => Finding::problem(format!(
                 "CloudTrail LookupEvents fails as audit role {role} in account {account} ({e}): give the role cloudtrail:LookupEvents (infrastructure/modules/audit-role does)"

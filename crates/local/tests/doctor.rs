@@ -102,6 +102,7 @@ fn render(function_arns: &serde_json::Value) -> String {
         ("grant_access_arn", "grant-access"),
         ("revoke_access_arn", "revoke-access"),
         ("report_on_access_arn", "report-on-access"),
+        ("notify_arn", "notify"),
     ] {
         out = out.replace(
             &format!("${{{placeholder}}}"),
@@ -131,6 +132,7 @@ impl Deployed {
             "revoke-access",
             "report-on-access",
             "reconcile-access",
+            "notify",
         ]
         .iter()
         .map(|f| {

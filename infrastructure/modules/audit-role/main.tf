@@ -7,7 +7,9 @@ data "aws_iam_policy_document" "trust" {
     actions = ["sts:AssumeRole"]
     principals {
       type        = "AWS"
-      identifiers = [var.report_role_arn]
+      # The report, and whoever runs `break-glass-local doctor` to check
+      # this role (it only reads CloudTrail).
+      identifiers = concat([var.report_role_arn], var.checker_role_arns)
     }
   }
 }

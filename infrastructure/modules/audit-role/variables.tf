@@ -19,6 +19,17 @@ variable "report_role_arn" {
   }
 }
 
+variable "checker_role_arns" {
+  type        = list(string)
+  description = "Roles that may also assume this role, so `break-glass-local doctor` run as them can check it (the role only reads CloudTrail). Empty: only the report."
+  default     = []
+
+  validation {
+    condition     = alltrue([for arn in var.checker_role_arns : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$", arn))])
+    error_message = "checker_role_arns must be IAM role ARNs."
+  }
+}
+
 variable "tags" {
   type        = map(string)
   description = "Tags for the role."

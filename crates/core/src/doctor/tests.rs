@@ -423,6 +423,7 @@ fn the_real_definition_renders_and_compares_clean() {
         ("grant_access_arn", arn("grant-access")),
         ("revoke_access_arn", arn("revoke-access")),
         ("report_on_access_arn", arn("report-on-access")),
+        ("notify_arn", arn("notify")),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
