@@ -68,8 +68,8 @@ impl Config {
             state_machine_arn,
             policy: Policy {
                 instance,
-                accounts,
-                permission_sets,
+                accounts: Some(accounts),
+                permission_sets: Some(permission_sets),
                 workspaces,
                 app,
                 users,
@@ -114,7 +114,7 @@ mod tests {
         let config = Config::from_env(&map_env(BASE)).unwrap();
         assert_eq!(config.policy.default_duration.minutes(), 60);
         assert_eq!(config.policy.max_duration.minutes(), 240);
-        assert_eq!(config.policy.accounts.len(), 2);
+        assert_eq!(config.policy.accounts.map(|a| a.len()), Some(2));
         assert_eq!(config.policy.users, None);
         assert_eq!(config.policy.app, None);
         assert_eq!(config.policy.workspaces.teams.len(), 1);
