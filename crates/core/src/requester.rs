@@ -248,15 +248,12 @@ fn fresh<K: std::hash::Hash + Eq, V: Clone>(
     key: &K,
     now: DateTime<Utc>,
 ) -> Option<V> {
+    // A stale entry is left to be overwritten by the next answer: one per
+    // Slack user, group name and permission set, so the map stays small.
     let ttl = chrono::Duration::from_std(MEMBERSHIP_CACHE).unwrap_or_default();
-    let mut map = lock(map);
-    match map.get(key) {
+    match lock(map).get(key) {
         Some((at, value)) if now >= *at && now - *at < ttl => Some(value.clone()),
-        Some(_) => {
-            map.remove(key);
-            None
-        }
-        None => None,
+        _ => None,
     }
 }
 

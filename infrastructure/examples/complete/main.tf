@@ -30,6 +30,18 @@ module "break_glass" {
   alert_slack_channel         = "C0123ALERTS"
   alert_email_addresses       = ["oncall@example.com"]
 
+  # Who may break into what (policy.tf). The accounts and permission sets
+  # the rules name must also be in the allowed_* lists above (the IAM scope).
+  policy_rules = [{
+    name                 = "oncall-admin"
+    accounts             = ["123456789012"]
+    permission_sets      = ["BreakGlassAdmin"]
+    groups               = ["oncall"]
+    users                = ["lead@example.com"]
+    max_duration_minutes = 120
+    notify_channel       = "C0SECURITY"
+  }]
+
   tags = {
     service = "break-glass-access"
   }
