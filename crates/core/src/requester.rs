@@ -238,13 +238,17 @@ pub async fn member_groups(
 /// are kept, never failures.
 #[derive(Debug, Default)]
 pub struct LookupCache {
-    members: Mutex<HashMap<SlackUserId, (DateTime<Utc>, Member)>>,
-    groups: Mutex<HashMap<String, (DateTime<Utc>, Option<String>)>>,
-    permission_sets: Mutex<HashMap<PermissionSetArn, (DateTime<Utc>, String)>>,
+    members: Remembered<SlackUserId, Member>,
+    /// Display name → group id (`None`: no such group).
+    groups: Remembered<String, Option<String>>,
+    permission_sets: Remembered<PermissionSetArn, String>,
 }
 
+/// Answers and when they were read.
+type Remembered<K, V> = Mutex<HashMap<K, (DateTime<Utc>, V)>>;
+
 fn fresh<K: std::hash::Hash + Eq, V: Clone>(
-    map: &Mutex<HashMap<K, (DateTime<Utc>, V)>>,
+    map: &Remembered<K, V>,
     key: &K,
     now: DateTime<Utc>,
 ) -> Option<V> {
