@@ -34,6 +34,13 @@ locals {
       DEFAULT_DURATION_MINUTES     = tostring(var.default_duration_minutes)
       MAX_DURATION_MINUTES         = tostring(var.max_duration_minutes)
       SLACK_SIGNING_SECRET_ARN     = aws_secretsmanager_secret.signing_secret.arn
+      # The policy's rules (policy.tf), and what checking them needs.
+      POLICY_PARAMETER_NAME = local.policy_parameter_name
+      IDENTITY_STORE_ID     = var.identity_store_id
+      IDENTITY_LOOKUP       = var.identity_lookup
+      SLACK_BOT_TOKEN_ARN   = local.policy_rules_enabled ? aws_secretsmanager_secret.bot_token.arn : null
+      SLACK_API_URL         = local.slack_api_url
+      SSO_REGION            = var.sso_region
     }
     "grant-access" = {
       SSO_INSTANCE_ARN             = var.sso_instance_arn
@@ -45,6 +52,7 @@ locals {
       ALLOWED_SLACK_ENTERPRISE_IDS = local.slack_enterprise_ids
       SLACK_BOT_TOKEN_ARN          = aws_secretsmanager_secret.bot_token.arn
       SLACK_API_URL                = local.slack_api_url
+      POLICY_PARAMETER_NAME        = local.policy_parameter_name
     }
     "revoke-access" = {
       SSO_INSTANCE_ARN         = var.sso_instance_arn

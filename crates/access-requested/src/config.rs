@@ -1,6 +1,9 @@
-use break_glass_core::config::{self, ConfigError, Env, SecretSource};
+use break_glass_core::access::{IdentityLookup, IdentityRules};
+use break_glass_core::config::{self, ConfigError, Env, SecretSource, SlackSettings};
 use break_glass_core::domain::{AccessDuration, InstanceArn, PermissionSetArn, SlackAppId};
 use break_glass_core::policy::{Policy, SlackWorkspaces};
+use break_glass_core::requester::PolicySetting;
+use break_glass_core::rules::RuleLimits;
 
 /// access-requested's configuration, read once at cold start.
 #[derive(Debug, Clone)]
@@ -8,9 +11,35 @@ pub struct Config {
     pub state_machine_arn: String,
     pub policy: Policy,
     pub signing_secret: SecretSource,
+    /// Set when the policy's rules decide who may break into what.
+    pub rules: Option<RulesConfig>,
+    /// Identity Center's home region for the rules' lookups (`SSO_REGION`);
+    /// `None`: the function's own region.
+    pub sso_region: Option<String>,
+}
+
+/// What deciding by rules needs beyond the rules: finding the clicker in
+/// the Identity Store from their Slack profile (`users.info`, with the bot
+/// token).
+#[derive(Debug, Clone)]
+pub struct RulesConfig {
+    /// `POLICY_PARAMETER_NAME` or `BREAK_GLASS_POLICY`.
+    pub setting: PolicySetting,
+    pub identity_store_id: String,
+    pub lookup: IdentityLookup,
+    pub slack: SlackSettings,
 }
 
 impl Config {
+    /// How the clicker is found and who is turned away before any rule is
+    /// read: the same as grant-access.
+    pub fn identity(&self) -> Option<IdentityRules<'_>> {
+        self.rules.as_ref().map(|r| IdentityRules {
+            lookup: r.lookup,
+            workspaces: &self.policy.workspaces,
+        })
+    }
+
     pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
         let state_machine_arn = config::required(env, "STATE_MACHINE_ARN")?;
         if !state_machine_arn.contains(":stateMachine:") {
@@ -20,10 +49,50 @@ impl Config {
             });
         }
         let instance: InstanceArn = config::required_parsed(env, "SSO_INSTANCE_ARN")?;
-        let accounts = config::required_allow_list(env, "ALLOWED_ACCOUNT_IDS")?;
-        let permission_sets =
-            config::required_allow_list::<PermissionSetArn>(env, "ALLOWED_PERMISSION_SET_ARNS")?;
-        if let Some(foreign) = permission_sets.iter().find(|ps| !ps.belongs_to(&instance)) {
+        let minutes = |var: &'static str, default: u64| -> Result<AccessDuration, ConfigError> {
+            let value = config::parsed::<u64>(env, var)?.unwrap_or(default);
+            AccessDuration::from_minutes(value).map_err(|e| ConfigError::Invalid {
+                var,
+                reason: e.to_string(),
+            })
+        };
+        let default_duration = minutes("DEFAULT_DURATION_MINUTES", 60)?;
+        let max_duration = minutes("MAX_DURATION_MINUTES", 240)?;
+        if default_duration > max_duration {
+            return Err(ConfigError::Invalid {
+                var: "DEFAULT_DURATION_MINUTES",
+                reason: format!("{default_duration} is longer than MAX_DURATION_MINUTES ({max_duration})"),
+            });
+        }
+        let setting = PolicySetting::from_env(
+            env,
+            RuleLimits {
+                instance: &instance,
+                max_duration,
+            },
+        )?;
+        // With rules, the account and permission set lists are optional: set,
+        // they fence what the rules may allow (Terraform keeps them as the
+        // IAM scope of the assignments); without rules they are the policy.
+        let (accounts, permission_sets) = if setting.is_some() {
+            (
+                config::allow_list(env, "ALLOWED_ACCOUNT_IDS")?,
+                config::allow_list::<PermissionSetArn>(env, "ALLOWED_PERMISSION_SET_ARNS")?,
+            )
+        } else {
+            (
+                Some(config::required_allow_list(env, "ALLOWED_ACCOUNT_IDS")?),
+                Some(config::required_allow_list::<PermissionSetArn>(
+                    env,
+                    "ALLOWED_PERMISSION_SET_ARNS",
+                )?),
+            )
+        };
+        if let Some(foreign) = permission_sets
+            .iter()
+            .flatten()
+            .find(|ps| !ps.belongs_to(&instance))
+        {
             return Err(ConfigError::Invalid {
                 var: "ALLOWED_PERMISSION_SET_ARNS",
                 reason: format!(
@@ -49,23 +118,20 @@ impl Config {
                     })
             })
             .transpose()?;
-        let minutes = |var: &'static str, default: u64| -> Result<AccessDuration, ConfigError> {
-            let value = config::parsed::<u64>(env, var)?.unwrap_or(default);
-            AccessDuration::from_minutes(value).map_err(|e| ConfigError::Invalid {
-                var,
-                reason: e.to_string(),
+        let rules = setting
+            .map(|setting| -> Result<RulesConfig, ConfigError> {
+                Ok(RulesConfig {
+                    setting,
+                    identity_store_id: config::required(env, "IDENTITY_STORE_ID")?,
+                    lookup: config::parsed(env, "IDENTITY_LOOKUP")?.unwrap_or(IdentityLookup::Email),
+                    slack: SlackSettings::from_env(env)?,
+                })
             })
-        };
-        let default_duration = minutes("DEFAULT_DURATION_MINUTES", 60)?;
-        let max_duration = minutes("MAX_DURATION_MINUTES", 240)?;
-        if default_duration > max_duration {
-            return Err(ConfigError::Invalid {
-                var: "DEFAULT_DURATION_MINUTES",
-                reason: format!("{default_duration} is longer than MAX_DURATION_MINUTES ({max_duration})"),
-            });
-        }
+            .transpose()?;
         Ok(Self {
             state_machine_arn,
+            rules,
+            sso_region: config::region(env, "SSO_REGION")?,
             policy: Policy {
                 instance,
                 accounts,
@@ -114,7 +180,7 @@ mod tests {
         let config = Config::from_env(&map_env(BASE)).unwrap();
         assert_eq!(config.policy.default_duration.minutes(), 60);
         assert_eq!(config.policy.max_duration.minutes(), 240);
-        assert_eq!(config.policy.accounts.len(), 2);
+        assert_eq!(config.policy.accounts.map(|a| a.len()), Some(2));
         assert_eq!(config.policy.users, None);
         assert_eq!(config.policy.app, None);
         assert_eq!(config.policy.workspaces.teams.len(), 1);

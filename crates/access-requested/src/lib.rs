@@ -13,21 +13,37 @@ use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse
 use aws_lambda_events::encodings::Body;
 use aws_lambda_events::http::{HeaderMap, HeaderValue, header::CONTENT_TYPE};
 use base64::Engine as _;
+use break_glass_core::access::{IdentityError, resolve_requester};
 use break_glass_core::clock::Clock;
 use break_glass_core::contract::{AccessRequest, Execution};
+use break_glass_core::domain::AccessDuration;
 use break_glass_core::policy::PolicyViolation;
-use break_glass_core::ports::{ExecutionStatus, Executions, PortError, PortErrorKind, Slack, StartOutcome};
+use break_glass_core::ports::{
+    Directory, ExecutionStatus, Executions, IdentityCenter, PortError, PortErrorKind, Slack, StartOutcome,
+};
+use break_glass_core::requester::{
+    LookupCache, Member, PolicyRules, PolicyUnavailable, RulesRefusal, decide as decide_by_rules,
+    member_groups,
+};
+use break_glass_core::retry::Backoff;
+use break_glass_core::rules::{Allowed, Wanted};
 use break_glass_core::slack::payload::PayloadShape;
 use break_glass_core::slack::signature::{SIGNATURE_HEADER, TIMESTAMP_HEADER, find_header};
 use break_glass_core::slack::{
     BreakGlassClick, Interaction, PayloadError, SignatureError, SigningSecret, message, parse_interaction,
     verify_request,
 };
-pub use config::Config;
+pub use config::{Config, RulesConfig};
 
 /// How many grants one message can have started for one person before we
 /// stop looking for a free execution name (each is one short-lived grant).
 const MAX_GENERATIONS: u32 = 50;
+
+/// How long checking the clicker against the rules may take (Slack profile,
+/// Identity Store user and groups, the policy when its minute is up): Slack
+/// wants its answer within 3 s, and starting the execution and answering
+/// through `response_url` need the rest. Past it the click is refused.
+pub const RULES_CHECK_BUDGET: Duration = Duration::from_millis(1500);
 
 /// Everything the handler needs, built once per cold start.
 #[derive(Debug)]
@@ -35,8 +51,23 @@ pub struct Deps<'a> {
     pub config: &'a Config,
     pub secret: &'a SigningSecret,
     pub executions: &'a dyn Executions,
+    /// Answers through `response_url`; with rules, also reads the clicker's
+    /// profile (`users.info`, so it carries the bot token).
     pub slack: &'a dyn Slack,
     pub clock: &'a dyn Clock,
+    /// What deciding by the policy's rules needs; `None` without rules.
+    pub rules: Option<RuleDeps<'a>>,
+}
+
+/// The policy's rules and where the clicker is looked up.
+#[derive(Debug, Clone, Copy)]
+pub struct RuleDeps<'a> {
+    pub policy: &'a PolicyRules,
+    pub directory: &'a dyn Directory,
+    /// Permission set names, for rules that name one by name.
+    pub identity_center: &'a dyn IdentityCenter,
+    /// Who clicked and their groups, for a minute (per cold start).
+    pub cache: &'a LookupCache,
 }
 
 /// What happened to a request; each maps to one HTTP answer.
@@ -51,6 +82,8 @@ pub enum Outcome {
     Attempted {
         shape: PayloadShape,
         request: Box<AccessRequest>,
+        /// The rule that allowed it, when rules decide.
+        rule: Option<String>,
         result: StartResult,
     },
 }
@@ -99,8 +132,18 @@ pub async fn decide(headers: &[(&str, &[u8])], body: &[u8], deps: &Deps<'_>) -> 
         Ok(Interaction::Ignored { reason }) => return Outcome::Ignored(reason),
         Err(err) => return Outcome::Malformed(err),
     };
-    let duration = match deps.config.policy.authorise(&click) {
-        Ok(duration) => duration,
+    let decided = match &deps.rules {
+        None if deps.config.rules.is_none() => deps.config.policy.authorise(&click).map(|d| (d, None)),
+        // Configured for rules but not given them: refuse rather than fall
+        // back to lists that may not even be set.
+        None => Err(not_wired()),
+        Some(rules) => match tokio::time::timeout(RULES_CHECK_BUDGET, by_rules(&click, rules, deps)).await {
+            Ok(decided) => decided.map(|(d, allowed)| (d, allowed.map(|a| a.rule))),
+            Err(_) => Err(PolicyViolation::CheckTimedOut),
+        },
+    };
+    let (duration, rule) = match decided {
+        Ok(decided) => decided,
         Err(violation) => return Outcome::Refused(click, violation),
     };
     let request = AccessRequest::from_click(&click, duration, deps.clock.now());
@@ -108,8 +151,93 @@ pub async fn decide(headers: &[(&str, &[u8])], body: &[u8], deps: &Deps<'_>) -> 
     Outcome::Attempted {
         shape: click.shape,
         request: Box::new(request),
+        rule,
         result,
     }
+}
+
+/// A deployment mistake (rules without their configuration, or the other
+/// way round): nobody is let in.
+fn not_wired() -> PolicyViolation {
+    PolicyViolation::PolicyUnavailable(PolicyUnavailable::Unreadable(PortError::new(
+        PortErrorKind::Invalid,
+        "access-requested",
+        "rules",
+        "the rules and their configuration do not match",
+    )))
+}
+
+/// The click by the policy's rules: the checks that need no lookup first
+/// (workspace, app, the lists that are set), then who the clicker is in
+/// Identity Center and their groups (remembered for a minute), then the
+/// rules. Anything that cannot be read refuses.
+async fn by_rules(
+    click: &BreakGlassClick,
+    rules: &RuleDeps<'_>,
+    deps: &Deps<'_>,
+) -> Result<(AccessDuration, Option<Allowed>), PolicyViolation> {
+    let policy = &deps.config.policy;
+    let clock = deps.clock;
+    // Retries must fit in the budget: one short round at most.
+    let backoff = Backoff::API.within(Duration::from_millis(600));
+    policy.admit(click)?;
+    let Some(set) = rules
+        .policy
+        .current(clock, backoff)
+        .await
+        .map_err(PolicyViolation::PolicyUnavailable)?
+    else {
+        return policy.authorise(click).map(|d| (d, None));
+    };
+    let Some(identity) = deps.config.identity() else {
+        return Err(not_wired());
+    };
+    let now = clock.now();
+    let member = match rules.cache.member(&click.user_id, now) {
+        Some(member) => member,
+        None => {
+            let (user, email) =
+                resolve_requester(deps.slack, rules.directory, identity, &click.user_id, clock)
+                    .await
+                    .map_err(|e| match e {
+                        IdentityError::Unavailable(p) => PolicyViolation::Rules(RulesRefusal::Unreadable(p)),
+                        other => PolicyViolation::Requester(other),
+                    })?;
+            let group_ids = member_groups(rules.directory, clock, backoff, &user.user_id)
+                .await
+                .map_err(|e| PolicyViolation::Rules(RulesRefusal::Unreadable(e)))?;
+            let member = Member {
+                user,
+                email,
+                group_ids,
+            };
+            rules.cache.remember_member(&click.user_id, &member, now);
+            member
+        }
+    };
+    let wanted = Wanted {
+        account: &click.account_id,
+        permission_set: &click.permission_set_arn,
+        permission_set_name: None,
+        duration: click.duration,
+        // A button click says no reason; rules that require one do not
+        // cover it.
+        reason: None,
+    };
+    let allowed = decide_by_rules(
+        &set,
+        &member,
+        wanted,
+        policy.default_duration,
+        rules.directory,
+        rules.identity_center,
+        clock,
+        backoff,
+        Some(rules.cache),
+    )
+    .await
+    .map_err(PolicyViolation::Rules)?;
+    Ok((allowed.duration, Some(allowed)))
 }
 
 /// Starts the request's execution under the first name that is free or
@@ -241,10 +369,16 @@ fn log(outcome: &Outcome) {
             permission_set = %click.permission_set_arn,
             "refused by policy"
         ),
-        Outcome::Attempted { request, result, .. } => match result {
+        Outcome::Attempted {
+            request,
+            result,
+            rule,
+            ..
+        } => match result {
             StartResult::Started { execution_name } => tracing::info!(
                 outcome = "started",
                 execution = %execution_name,
+                rule = rule.as_deref().unwrap_or("(allow lists)"),
                 slack_user = %request.requester.slack_user_id,
                 account = %request.account_id,
                 permission_set = %request.permission_set_arn,

@@ -1,12 +1,17 @@
 //! Wiring only: configuration and clients once per cold start, then the runtime.
 
-use access_requested::{Config, Deps, handle};
+use access_requested::{Config, Deps, RuleDeps, handle};
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+use break_glass_adapters::directory::IdentityStore;
 use break_glass_adapters::executions::StepFunctions;
-use break_glass_adapters::slack::{DEFAULT_API_URL, SlackWebApi};
-use break_glass_adapters::{sdk_config, secrets};
+use break_glass_adapters::identity_center::SsoAdmin;
+use break_glass_adapters::policy::SsmParameter;
+use break_glass_adapters::slack::{BotToken, DEFAULT_API_URL, SlackWebApi};
+use break_glass_adapters::{in_region, sdk_config, secrets};
 use break_glass_core::clock::SystemClock;
 use break_glass_core::config::ProcessEnv;
+use break_glass_core::requester::{LookupCache, PolicyRules};
+use break_glass_core::retry::Backoff;
 use break_glass_core::slack::SigningSecret;
 use lambda_runtime::{LambdaEvent, service_fn};
 
@@ -20,13 +25,44 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         return Err("the Slack signing secret is empty".into());
     }
     let executions = StepFunctions::from_sdk(&sdk, &config.state_machine_arn);
-    let slack = SlackWebApi::new(DEFAULT_API_URL, None);
+    let slack = match &config.rules {
+        None => SlackWebApi::new(DEFAULT_API_URL, None),
+        Some(rules) => {
+            let token = BotToken::new(secrets::resolve_with(&sdk, &rules.slack.bot_token).await?);
+            SlackWebApi::new(&rules.slack.api_url, Some(token))
+        }
+    };
+    let policy = PolicyRules::from_setting(
+        config.rules.as_ref().map(|r| &r.setting),
+        &config.policy.instance,
+        config.policy.max_duration,
+        |name| Box::new(SsmParameter::from_sdk(&sdk, name)),
+    );
+    // Read now: a policy that cannot be read or is invalid stops the
+    // function at cold start, naming the rule and the field.
+    policy.current(&SystemClock, Backoff::API).await?;
+    let store_id = config
+        .rules
+        .as_ref()
+        .map(|r| r.identity_store_id.as_str())
+        .unwrap_or_default();
+    // Identity Center answers only in its home region.
+    let sso_sdk = in_region(&sdk, config.sso_region.as_deref());
+    let directory = IdentityStore::from_sdk(&sso_sdk, store_id);
+    let identity_center = SsoAdmin::from_sdk(&sso_sdk, config.policy.instance.clone());
+    let cache = LookupCache::default();
     let deps = Deps {
         config: &config,
         secret: &secret,
         executions: &executions,
         slack: &slack,
         clock: &SystemClock,
+        rules: config.rules.as_ref().map(|_| RuleDeps {
+            policy: &policy,
+            directory: &directory,
+            identity_center: &identity_center,
+            cache: &cache,
+        }),
     };
     let deps = &deps;
     lambda_runtime::run(service_fn(

@@ -85,6 +85,7 @@ impl World {
             executions: &self.executions,
             slack: &self.slack_api,
             clock: &self.clock,
+            rules: None,
         };
         handle(event, &deps).await
     }
@@ -415,6 +416,7 @@ async fn an_unreachable_step_functions_tells_the_clicker_nothing_was_granted() {
         executions: &executions,
         slack: &world.slack_api,
         clock: &world.clock,
+        rules: None,
     };
     let (headers, body) = signed(
         &seed_click("U0001", "1.1", "https://hooks.slack.com/actions/T/1/x"),

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use aws_sdk_identitystore::Client;
-use aws_sdk_identitystore::types::{AlternateIdentifier, UniqueAttribute};
+use aws_sdk_identitystore::types::{AlternateIdentifier, MemberId, UniqueAttribute};
 use aws_smithy_types::Document;
 use break_glass_core::ports::{Directory, DirectoryUser, LookupAttribute, PortError, PortErrorKind};
 
@@ -75,5 +75,51 @@ impl Directory for IdentityStore {
             user_name: user.user_name.unwrap_or_default(),
             display_name: user.display_name,
         }))
+    }
+
+    async fn group_ids_of(&self, user_id: &str) -> Result<Vec<String>, PortError> {
+        let mut ids = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let page = self
+                .client
+                .list_group_memberships_for_member()
+                .identity_store_id(&self.identity_store_id)
+                .member_id(MemberId::UserId(user_id.to_string()))
+                .set_next_token(next.take())
+                .send()
+                .await
+                .map_err(|e| classify(SERVICE, "ListGroupMembershipsForMember", e))?;
+            ids.extend(page.group_memberships.into_iter().filter_map(|m| m.group_id));
+            match page.next_token {
+                Some(token) if !token.is_empty() => next = Some(token),
+                _ => return Ok(ids),
+            }
+        }
+    }
+
+    async fn find_group(&self, display_name: &str) -> Result<Option<String>, PortError> {
+        let unique = UniqueAttribute::builder()
+            .attribute_path("displayName")
+            .attribute_value(Document::String(display_name.to_string()))
+            .build()
+            .map_err(|e| PortError::new(PortErrorKind::Invalid, SERVICE, "GetGroupId", e.to_string()))?;
+        let found = self
+            .client
+            .get_group_id()
+            .identity_store_id(&self.identity_store_id)
+            .alternate_identifier(AlternateIdentifier::UniqueAttribute(unique))
+            .send()
+            .await;
+        match found {
+            Ok(out) => Ok(Some(out.group_id)),
+            Err(err) => {
+                let err = classify(SERVICE, "GetGroupId", err);
+                match err.kind {
+                    PortErrorKind::NotFound => Ok(None),
+                    _ => Err(err),
+                }
+            }
+        }
     }
 }

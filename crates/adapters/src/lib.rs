@@ -16,6 +16,7 @@ pub mod executions;
 pub mod identity_center;
 pub mod ledger;
 pub mod mailer;
+pub mod policy;
 pub mod secrets;
 pub mod slack;
 

@@ -59,6 +59,7 @@ fn sample(name: &str) -> Option<&'static str> {
         "ALERT_TOPIC_ARN" => "arn:aws:sns:eu-west-1:111111111111:alerts",
         "RECONCILE_MIN_AGE_MINUTES" => "15",
         "SSO_REGION" => "us-east-1",
+        "POLICY_PARAMETER_NAME" => "/break-glass/policy",
         _ => return None,
     })
 }
@@ -186,6 +187,7 @@ const ADAPTERS: &[(&str, &str)] = &[
     ("audit", "cloudtrail"),
     ("audit_logs", "logs"),
     ("secrets", "secretsmanager"),
+    ("policy", "ssm"),
 ];
 
 /// `describe_account_assignment_creation_status` → `DescribeAccountAssignmentCreationStatus`.
@@ -313,7 +315,7 @@ fn code_of(function: &str) -> String {
 /// `code` plus the core functions it calls (transitively).
 fn with_core_calls(mut code: String) -> String {
     let mut core = BTreeMap::new();
-    for file in ["access", "audit", "retry"] {
+    for file in ["access", "audit", "retry", "requester"] {
         core.extend(functions_of(&root(&format!("crates/core/src/{file}.rs"))));
     }
     let mut included = BTreeSet::new();
@@ -367,8 +369,24 @@ fn actions_needed_by(main: &str, code: &str) -> BTreeSet<String> {
 /// Every action a function's role policy allows (its statements, dynamic
 /// ones included), limited to services the code talks to.
 fn actions_allowed(function: &str) -> BTreeSet<String> {
-    let iam = terraform("iam.tf");
-    let doc = &iam["data"]["aws_iam_policy_document"][function.replace('-', "_")];
+    let mut statements =
+        statements_of(&terraform("iam.tf")["data"]["aws_iam_policy_document"][function.replace('-', "_")]);
+    // What checking the policy's rules adds (policy.tf), when they are set.
+    statements.extend(statements_of(
+        &terraform("policy.tf")["data"]["aws_iam_policy_document"]
+            [format!("policy_rules_{}", function.replace('-', "_"))],
+    ));
+    let services: BTreeSet<&str> = ADAPTERS.iter().map(|(_, s)| *s).chain(["sts"]).collect();
+    statements
+        .iter()
+        .flat_map(|s| s["actions"].as_array().cloned().unwrap_or_default())
+        .filter_map(|a| a.as_str().map(str::to_string))
+        .filter(|a| services.contains(a.split(':').next().unwrap_or_default()))
+        .collect()
+}
+
+/// A policy document's statements, dynamic ones included.
+fn statements_of(doc: &Value) -> Vec<Value> {
     let mut statements: Vec<Value> = match &doc["statement"] {
         Value::Array(s) => s.clone(),
         Value::Object(_) => vec![doc["statement"].clone()],
@@ -377,13 +395,7 @@ fn actions_allowed(function: &str) -> BTreeSet<String> {
     if let Some(dynamic) = doc["dynamic"]["statement"].as_array() {
         statements.extend(dynamic.iter().map(|d| d["content"].clone()));
     }
-    let services: BTreeSet<&str> = ADAPTERS.iter().map(|(_, s)| *s).chain(["sts"]).collect();
     statements
-        .iter()
-        .flat_map(|s| s["actions"].as_array().cloned().unwrap_or_default())
-        .filter_map(|a| a.as_str().map(str::to_string))
-        .filter(|a| services.contains(a.split(':').next().unwrap_or_default()))
-        .collect()
 }
 
 #[test]
@@ -479,12 +491,100 @@ fn the_scan_sees_what_each_function_really_does() {
     assert_eq!(
         actions_needed("access-requested"),
         [
+            "identitystore:DescribeUser",
+            "identitystore:GetGroupId",
+            "identitystore:GetUserId",
+            "identitystore:ListGroupMembershipsForMember",
             "secretsmanager:GetSecretValue",
+            "sso:DescribePermissionSet",
+            "ssm:GetParameter",
             "states:DescribeExecution",
-            "states:StartExecution"
+            "states:StartExecution",
         ]
         .map(String::from)
         .into()
+    );
+    for a in [
+        "ssm:GetParameter",
+        "identitystore:ListGroupMembershipsForMember",
+        "identitystore:GetGroupId",
+    ] {
+        assert!(grant.contains(a), "grant-access: {a} not found in {grant:?}");
+    }
+}
+
+/// The policy's rules: one SSM parameter, encrypted with the module's key,
+/// named to the two functions that read it, readable by them alone, and
+/// only when rules are set; otherwise the allow lists decide.
+#[test]
+fn the_policy_parameter_is_the_one_the_functions_read() {
+    let policy = terraform("policy.tf");
+    let parameter = &policy["resource"]["aws_ssm_parameter"]["policy"];
+    assert_eq!(parameter["type"], "SecureString");
+    assert_eq!(parameter["key_id"], "${aws_kms_key.this.arn}");
+    assert!(
+        parameter["count"]
+            .to_string()
+            .contains("local.policy_rules_enabled"),
+        "{}",
+        parameter["count"]
+    );
+    let locals = policy["locals"]
+        .as_array()
+        .cloned()
+        .unwrap_or_else(|| vec![policy["locals"].clone()]);
+    let name = locals
+        .iter()
+        .find_map(|l| l.get("policy_parameter_name"))
+        .unwrap()
+        .to_string();
+    assert!(name.contains("aws_ssm_parameter.policy[0].name"), "{name}");
+    assert!(name.contains(": null"), "no rules, no parameter: {name}");
+
+    let main = terraform("main.tf");
+    for function in ["access-requested", "grant-access"] {
+        assert_eq!(
+            main["locals"]["environment"][function]["POLICY_PARAMETER_NAME"],
+            "${local.policy_parameter_name}",
+            "{function} is told the parameter's name"
+        );
+        let doc = &policy["data"]["aws_iam_policy_document"]
+            [format!("policy_rules_{}", function.replace('-', "_"))];
+        let reads: Vec<Value> = statements_of(doc)
+            .into_iter()
+            .filter(|s| {
+                s["actions"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|a| a == "ssm:GetParameter")
+            })
+            .collect();
+        assert_eq!(reads.len(), 1, "{function} reads the parameter in one statement");
+        let statement = &reads[0];
+        assert_eq!(
+            statement["resources"],
+            serde_json::json!(["${aws_ssm_parameter.policy[0].arn}"]),
+            "{function} may read that parameter and no other"
+        );
+        assert!(
+            doc["count"].to_string().contains("local.policy_rules_enabled"),
+            "{function}'s extra rights only with rules"
+        );
+    }
+    for function in ["revoke-access", "report-on-access", "reconcile-access"] {
+        assert!(
+            main["locals"]["environment"][function]
+                .get("POLICY_PARAMETER_NAME")
+                .is_none(),
+            "{function} does not decide who may break glass"
+        );
+    }
+    let attached = &policy["resource"]["aws_iam_role_policy"]["policy_rules"];
+    let for_each = attached["for_each"].to_string();
+    assert!(
+        for_each.contains("access-requested") && for_each.contains("grant-access"),
+        "{for_each}"
     );
 }
 

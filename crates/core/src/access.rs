@@ -78,6 +78,20 @@ pub async fn resolve_identity(
     user: &SlackUserId,
     clock: &dyn Clock,
 ) -> Result<DirectoryUser, IdentityError> {
+    resolve_requester(slack, directory, rules, user, clock)
+        .await
+        .map(|(user, _)| user)
+}
+
+/// [`resolve_identity`], also giving the e-mail that found the user: the
+/// policy's rules name people by it.
+pub async fn resolve_requester(
+    slack: &dyn Slack,
+    directory: &dyn Directory,
+    rules: IdentityRules<'_>,
+    user: &SlackUserId,
+    clock: &dyn Clock,
+) -> Result<(DirectoryUser, String), IdentityError> {
     let profile = with_retries(clock, Backoff::API, || slack.user_profile(user))
         .await
         .map_err(|e| match e.kind {
@@ -98,7 +112,7 @@ pub async fn resolve_identity(
     };
     for attribute in attributes {
         match with_retries(clock, Backoff::API, || directory.find_user(*attribute, &email)).await {
-            Ok(Some(user)) => return Ok(user),
+            Ok(Some(user)) => return Ok((user, email)),
             Ok(None) => continue,
             Err(e) if e.kind == PortErrorKind::Conflict => return Err(IdentityError::Ambiguous(email)),
             Err(e) => return Err(IdentityError::Unavailable(e)),

@@ -664,14 +664,20 @@ impl Walk {
                 }
             }
             (Value::Object(t), Value::Object(d)) => {
-                for (key, tv) in t {
+                // Sorted: the same lines in the same order whether or not
+                // serde_json keeps insertion order (a feature another crate
+                // may turn on).
+                let sorted: std::collections::BTreeMap<&String, &Value> = t.iter().collect();
+                for (key, tv) in sorted {
                     let child = format!("{path}.{key}");
                     match d.get(key) {
                         Some(dv) => self.value(&child, tv, dv),
                         None => self.differences.push(format!("{child} is missing")),
                     }
                 }
-                for key in d.keys().filter(|k| !t.contains_key(*k)) {
+                let extra: std::collections::BTreeSet<&String> =
+                    d.keys().filter(|k| !t.contains_key(*k)).collect();
+                for key in extra {
                     self.differences
                         .push(format!("{path}.{key} is not in the shipped definition"));
                 }

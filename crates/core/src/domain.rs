@@ -264,6 +264,10 @@ pub struct AccessDuration {
 
 impl AccessDuration {
     pub const MAX_MINUTES: u32 = 12 * 60;
+    /// The longest any grant can be: Identity Center's longest session.
+    pub const MAX: AccessDuration = AccessDuration {
+        minutes: Self::MAX_MINUTES,
+    };
 
     pub fn from_minutes(minutes: u64) -> Result<Self, DomainError> {
         if (1..=u64::from(Self::MAX_MINUTES)).contains(&minutes) {

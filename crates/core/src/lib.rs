@@ -17,7 +17,9 @@ pub mod domain;
 pub mod ledger;
 pub mod policy;
 pub mod ports;
+pub mod requester;
 pub mod retry;
+pub mod rules;
 pub mod slack;
 
 /// A stable, machine-readable name for an error: what a Lambda reports as

@@ -5,11 +5,13 @@ use std::collections::BTreeSet;
 use thiserror::Error;
 
 use crate::ErrorType;
+use crate::access::IdentityError;
 use crate::domain::{
     AccessDuration, AccountId, InstanceArn, PermissionSetArn, SlackAppId, SlackEnterpriseId, SlackTeamId,
     SlackUserId,
 };
 use crate::ports::SlackProfile;
+use crate::requester::{PolicyUnavailable, RulesRefusal};
 use crate::slack::BreakGlassClick;
 
 /// The Slack workspaces (and Enterprise Grid organisations) that are ours.
@@ -116,8 +118,11 @@ pub fn check_profile(profile: &SlackProfile, workspaces: &SlackWorkspaces) -> Re
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
     pub instance: InstanceArn,
-    pub accounts: BTreeSet<AccountId>,
-    pub permission_sets: BTreeSet<PermissionSetArn>,
+    /// Without rules, required: the accounts that may be broken into. With
+    /// rules, optional: when set, a fence around what the rules allow.
+    pub accounts: Option<BTreeSet<AccountId>>,
+    /// As `accounts`, for permission sets.
+    pub permission_sets: Option<BTreeSet<PermissionSetArn>>,
     pub workspaces: SlackWorkspaces,
     /// When set, clicks must come through this Slack app (`api_app_id`).
     pub app: Option<SlackAppId>,
@@ -152,6 +157,16 @@ pub enum PolicyViolation {
         requested: AccessDuration,
         max: AccessDuration,
     },
+    /// The policy's rules do not allow it, or could not be checked.
+    #[error("{0}")]
+    Rules(RulesRefusal),
+    /// Who clicked could not be found, or may not break glass at all.
+    #[error("{0}")]
+    Requester(IdentityError),
+    #[error("{0}")]
+    PolicyUnavailable(PolicyUnavailable),
+    #[error("who you are could not be checked in time; try again in a moment")]
+    CheckTimedOut,
 }
 
 impl ErrorType for PolicyViolation {
@@ -161,8 +176,25 @@ impl ErrorType for PolicyViolation {
 }
 
 impl Policy {
-    /// Decides a click; on success, the duration to grant.
+    /// Decides a click by the allow lists alone (no rules); on success, the
+    /// duration to grant.
     pub fn authorise(&self, click: &BreakGlassClick) -> Result<AccessDuration, PolicyViolation> {
+        self.admit(click)?;
+        let duration = click.duration.unwrap_or(self.default_duration);
+        if duration > self.max_duration {
+            return Err(PolicyViolation::DurationTooLong {
+                requested: duration,
+                max: self.max_duration,
+            });
+        }
+        Ok(duration)
+    }
+
+    /// Every check that does not need to know who the clicker is in
+    /// Identity Center: our workspace and app, the allow lists that are set,
+    /// the instance, and the longest duration anyone may have. The rules
+    /// decide the rest.
+    pub fn admit(&self, click: &BreakGlassClick) -> Result<(), PolicyViolation> {
         self.workspaces
             .admit(&click.workspace)
             .map_err(PolicyViolation::ForeignWorkspace)?;
@@ -184,20 +216,25 @@ impl Policy {
                 expected: self.instance.instance_id().to_string(),
             });
         }
-        if !self.accounts.contains(&click.account_id) {
+        if let Some(accounts) = &self.accounts
+            && !accounts.contains(&click.account_id)
+        {
             return Err(PolicyViolation::AccountNotAllowed(click.account_id.clone()));
         }
-        if !self.permission_sets.contains(arn) {
+        if let Some(sets) = &self.permission_sets
+            && !sets.contains(arn)
+        {
             return Err(PolicyViolation::PermissionSetNotAllowed(arn.clone()));
         }
-        let duration = click.duration.unwrap_or(self.default_duration);
-        if duration > self.max_duration {
+        if let Some(requested) = click.duration
+            && requested > self.max_duration
+        {
             return Err(PolicyViolation::DurationTooLong {
-                requested: duration,
+                requested,
                 max: self.max_duration,
             });
         }
-        Ok(duration)
+        Ok(())
     }
 }
 
@@ -209,11 +246,13 @@ mod tests {
     fn policy() -> Policy {
         Policy {
             instance: "arn:aws:sso:::instance/ssoins-12345".parse().unwrap(),
-            accounts: ["123456789012".parse().unwrap()].into(),
-            permission_sets: ["arn:aws:sso:::permissionSet/ssoins-12345/ps-12345"
-                .parse()
-                .unwrap()]
-            .into(),
+            accounts: Some(["123456789012".parse().unwrap()].into()),
+            permission_sets: Some(
+                ["arn:aws:sso:::permissionSet/ssoins-12345/ps-12345"
+                    .parse()
+                    .unwrap()]
+                .into(),
+            ),
             workspaces: workspaces(),
             app: None,
             users: None,
@@ -307,6 +346,27 @@ mod tests {
         ));
         p.users = Some(["U1".parse().unwrap()].into());
         assert!(p.authorise(&click()).is_ok());
+    }
+
+    #[test]
+    fn with_rules_the_lists_are_an_optional_fence() {
+        // Rules decide who and what; lists left unset fence nothing, lists
+        // set still refuse what they do not name.
+        let mut p = policy();
+        p.accounts = None;
+        p.permission_sets = None;
+        let mut c = click();
+        c.account_id = "999999999999".parse().unwrap();
+        assert_eq!(p.admit(&c), Ok(()));
+        p.accounts = policy().accounts;
+        assert!(matches!(p.admit(&c), Err(PolicyViolation::AccountNotAllowed(_))));
+        // The longest anyone may have still holds for an explicit duration.
+        let mut c = click();
+        c.duration = Some(AccessDuration::from_minutes(241).unwrap());
+        assert!(matches!(
+            p.admit(&c),
+            Err(PolicyViolation::DurationTooLong { .. })
+        ));
     }
 
     #[test]

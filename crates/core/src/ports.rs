@@ -162,6 +162,38 @@ pub trait Directory: Send + Sync + Debug {
         attribute: LookupAttribute,
         value: &str,
     ) -> Result<Option<DirectoryUser>, PortError>;
+    /// The ids of the groups the user is a direct member of (all pages of
+    /// `ListGroupMembershipsForMember`). A stand-in that knows no groups
+    /// fails, so a rule by group can never be met by accident.
+    async fn group_ids_of(&self, user_id: &str) -> Result<Vec<String>, PortError> {
+        let _ = user_id;
+        Err(PortError::new(
+            PortErrorKind::Other,
+            "identitystore",
+            "ListGroupMembershipsForMember",
+            "this directory does not serve groups",
+        ))
+    }
+    /// The id of the group with this display name (`GetGroupId`); `Ok(None)`
+    /// when there is none.
+    async fn find_group(&self, display_name: &str) -> Result<Option<String>, PortError> {
+        let _ = display_name;
+        Err(PortError::new(
+            PortErrorKind::Other,
+            "identitystore",
+            "GetGroupId",
+            "this directory does not serve groups",
+        ))
+    }
+}
+
+// ---------------------------------------------------------------- Policy source
+
+/// Where the break-glass policy's rules are kept (an SSM parameter): the
+/// document as stored, read and checked by `rules::RuleSet::parse`.
+#[async_trait]
+pub trait PolicySource: Send + Sync + Debug {
+    async fn read_policy(&self) -> Result<String, PortError>;
 }
 
 // ------------------------------------------------------------------------ Slack

@@ -96,6 +96,7 @@ fn main() {
                 lookup: IdentityLookup::Email,
                 workspaces: fixtures::workspaces().clone(),
                 slack: settings.clone(),
+                policy: None,
             };
             let deps = grant_access::Deps {
                 config: &config,
@@ -104,6 +105,7 @@ fn main() {
                 ledger: &ledger,
                 slack: &slack_api,
                 clock: &SystemClock,
+                rules: &break_glass_core::requester::NO_RULES,
             };
             let before = slack.posts().len();
             let granted = grant_access::handle(serde_json::to_value(execution(&slack)).unwrap(), &deps).await.unwrap();

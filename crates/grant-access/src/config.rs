@@ -1,7 +1,9 @@
 use break_glass_core::access::{IdentityLookup, IdentityRules};
 use break_glass_core::config::{self, ConfigError, Env, SlackSettings};
-use break_glass_core::domain::InstanceArn;
+use break_glass_core::domain::{AccessDuration, InstanceArn};
 use break_glass_core::policy::SlackWorkspaces;
+use break_glass_core::requester::PolicySetting;
+use break_glass_core::rules::RuleLimits;
 
 /// grant-access's configuration, read once at cold start.
 #[derive(Debug, Clone)]
@@ -19,6 +21,10 @@ pub struct Config {
     /// (`ALLOWED_SLACK_TEAM_IDS`, `ALLOWED_SLACK_ENTERPRISE_IDS`).
     pub workspaces: SlackWorkspaces,
     pub slack: SlackSettings,
+    /// The policy's rules (`POLICY_PARAMETER_NAME` or `BREAK_GLASS_POLICY`),
+    /// checked again just before granting; `None`: access-requested's allow
+    /// lists decided, and nothing is checked here.
+    pub policy: Option<PolicySetting>,
 }
 
 impl Config {
@@ -30,9 +36,28 @@ impl Config {
         }
     }
 
+    /// What rules are checked against here: access-requested holds them to
+    /// `MAX_DURATION_MINUTES`, which this function does not read, so only
+    /// Identity Center's own longest session bounds them.
+    pub fn rule_limits(&self) -> RuleLimits<'_> {
+        RuleLimits {
+            instance: &self.instance,
+            max_duration: AccessDuration::MAX,
+        }
+    }
+
     pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        let instance: InstanceArn = config::required_parsed(env, "SSO_INSTANCE_ARN")?;
+        let policy = PolicySetting::from_env(
+            env,
+            RuleLimits {
+                instance: &instance,
+                max_duration: AccessDuration::MAX,
+            },
+        )?;
         Ok(Self {
-            instance: config::required_parsed(env, "SSO_INSTANCE_ARN")?,
+            policy,
+            instance,
             sso_region: config::region(env, "SSO_REGION")?,
             identity_store_id: config::required(env, "IDENTITY_STORE_ID")?,
             ledger_table: config::required(env, "GRANT_LEDGER_TABLE")?,

@@ -14,15 +14,23 @@ use std::time::Duration;
 
 use break_glass_core::access::{
     self, CreateError, IdentityError, LedgerError, Limits, Provisioned, acquire, await_creation,
-    create_assignment, mark_granted, release, resolve_identity, tell_thread, utc_time,
+    create_assignment, mark_granted, release, resolve_requester, tell_thread, utc_time,
 };
 use break_glass_core::clock::Clock;
-use break_glass_core::contract::{AssignmentSource, ContractError, Execution, Grant, whole_seconds};
+use break_glass_core::contract::{
+    AccessRequest, AssignmentSource, ContractError, Execution, Grant, whole_seconds,
+};
 use break_glass_core::ledger::{Claim, LedgerKey, Then};
 use break_glass_core::policy::ProfileRefusal;
-use break_glass_core::ports::{Directory, IdentityCenter, Ledger, PortError, PortErrorKind, Slack};
-use break_glass_core::retry::Deadline;
+use break_glass_core::ports::{
+    Directory, DirectoryUser, IdentityCenter, Ledger, PortError, PortErrorKind, Slack,
+};
+use break_glass_core::requester::{
+    Member, PolicyRules, PolicyUnavailable, RulesRefusal, decide, member_groups,
+};
 use break_glass_core::retry::with_retries;
+use break_glass_core::retry::{Backoff, Deadline};
+use break_glass_core::rules::{Allowed, RuleRefusal, Wanted};
 pub use config::Config;
 use lambda_runtime::Diagnostic;
 use serde_json::Value;
@@ -36,6 +44,20 @@ pub struct Deps<'a> {
     pub ledger: &'a dyn Ledger,
     pub slack: &'a dyn Slack,
     pub clock: &'a dyn Clock,
+    /// The policy's rules, checked again before granting with group
+    /// membership read afresh; `NO_RULES` when the allow lists decide.
+    pub rules: &'a PolicyRules,
+}
+
+/// Why the requester may not have what they clicked for.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum NotAllowed {
+    /// Not a full member of our Slack workspaces.
+    #[error("{0}")]
+    Profile(ProfileRefusal),
+    /// The policy's rules do not cover them (any more).
+    #[error("{0}")]
+    Rules(RuleRefusal),
 }
 
 #[derive(Debug, Error)]
@@ -68,9 +90,11 @@ pub enum GrantError {
     CleanupUnverified(String),
     /// The clicker is not a full member of our Slack workspaces (a guest, a
     /// Slack Connect stranger, a bot, a deactivated account, another
-    /// workspace's member): nothing was granted.
+    /// workspace's member), or the policy's rules do not cover the request
+    /// (checked again here, with fresh group membership): nothing was
+    /// granted.
     #[error("{0}")]
-    RequesterNotAllowed(ProfileRefusal),
+    RequesterNotAllowed(NotAllowed),
 }
 
 impl ErrorType for GrantError {
@@ -115,8 +139,12 @@ pub async fn handle(input: Value, deps: &Deps<'_>) -> Result<Value, GrantError> 
         // A re-run from the history: the grant is already recorded.
         return Ok(serde_json::to_value(&execution).unwrap_or_default());
     }
-    let grant = grant(&execution, deps).await;
+    let granted = grant(&execution, deps).await;
     let request = &execution.request;
+    let (grant, allowed) = match granted {
+        Ok((g, allowed)) => (Ok(g), allowed),
+        Err(e) => (Err(e), None),
+    };
     match &grant {
         Ok(g) => {
             let mut text = format!(
@@ -145,6 +173,16 @@ pub async fn handle(input: Value, deps: &Deps<'_>) -> Result<Value, GrantError> 
                 "access granted"
             );
             tell_thread(deps.slack, request, &text).await;
+            // The rules' notify channels hear of it too (best effort, like
+            // the thread: a Slack failure never fails a grant).
+            if let Some(allowed) = &allowed {
+                let text = format!("{text} (break-glass rule {})", allowed.rule);
+                for channel in &allowed.notify_channels {
+                    if let Err(error) = deps.slack.post_message(channel.as_str(), None, &text).await {
+                        tracing::warn!(%error, channel = %channel, "could not announce the grant in the rule's channel");
+                    }
+                }
+            }
         }
         Err(e) => {
             tracing::error!(execution = %execution.execution_name, error_type = e.error_type(), error = %e, "grant failed");
@@ -198,13 +236,13 @@ pub const PREPARE_BY: Duration = Duration::from_secs(60);
 pub const CREATE_BY: Duration = Duration::from_secs(150);
 pub const ROLLBACK_BY: Duration = Duration::from_secs(240);
 
-async fn grant(execution: &Execution, deps: &Deps<'_>) -> Result<Grant, GrantError> {
+async fn grant(execution: &Execution, deps: &Deps<'_>) -> Result<(Grant, Option<Allowed>), GrantError> {
     let request = &execution.request;
     let clock = deps.clock;
     let started = clock.now();
     let by = |mark: Duration| Deadline(started + chrono::Duration::from_std(mark).unwrap_or_default());
     let prepare = Limits::DEFAULT.until(by(PREPARE_BY), clock);
-    let user = resolve_identity(
+    let (user, email) = resolve_requester(
         deps.slack,
         deps.directory,
         deps.config.identity(),
@@ -214,7 +252,7 @@ async fn grant(execution: &Execution, deps: &Deps<'_>) -> Result<Grant, GrantErr
     .await
     .map_err(|e| match e {
         IdentityError::Unavailable(p) => port(p),
-        IdentityError::NotAllowed(why) => GrantError::RequesterNotAllowed(why),
+        IdentityError::NotAllowed(why) => GrantError::RequesterNotAllowed(NotAllowed::Profile(why)),
         other => GrantError::IdentityNotFound(other),
     })?;
 
@@ -226,6 +264,15 @@ async fn grant(execution: &Execution, deps: &Deps<'_>) -> Result<Grant, GrantErr
         PortErrorKind::NotFound => GrantError::PermissionSetNotFound(e),
         _ => port(e),
     })?;
+    let allowed = check_rules(
+        deps,
+        request,
+        user.clone(),
+        email,
+        &permission_set.name,
+        prepare.api,
+    )
+    .await?;
     let session =
         access::session_duration(permission_set.session_duration.as_deref()).unwrap_or_else(|why| {
             // Assume the longest session Identity Center allows, so the report
@@ -327,7 +374,14 @@ async fn grant(execution: &Execution, deps: &Deps<'_>) -> Result<Grant, GrantErr
         }
     }
 
-    Ok(Grant {
+    if let Some(allowed) = &allowed {
+        tracing::info!(
+            execution = %execution.execution_name,
+            rule = %allowed.rule,
+            "allowed by the policy's rules"
+        );
+    }
+    let grant = Grant {
         user_id: user.user_id,
         user_name: user.user_name,
         permission_set_name: permission_set.name,
@@ -336,6 +390,69 @@ async fn grant(execution: &Execution, deps: &Deps<'_>) -> Result<Grant, GrantErr
         expires_at,
         pre_existing: acquired.source == AssignmentSource::PreExisting,
         assignment: acquired.source,
+    };
+    Ok((grant, allowed))
+}
+
+/// The policy's rules again, just before anything is created: the
+/// requester's groups are read now (never cached), so someone removed from
+/// the group since clicking gets nothing. `Ok(None)` when no rules are
+/// configured. Whatever cannot be read refuses.
+async fn check_rules(
+    deps: &Deps<'_>,
+    request: &AccessRequest,
+    user: DirectoryUser,
+    email: String,
+    permission_set_name: &str,
+    backoff: Backoff,
+) -> Result<Option<Allowed>, GrantError> {
+    let clock = deps.clock;
+    let rules = match deps.rules.current(clock, backoff).await {
+        Ok(Some(rules)) => rules,
+        Ok(None) => return Ok(None),
+        Err(PolicyUnavailable::Unreadable(e)) => return Err(port(e)),
+        Err(e @ PolicyUnavailable::Invalid(_)) => {
+            return Err(GrantError::AwsCallFailed(PortError::new(
+                PortErrorKind::Invalid,
+                "ssm",
+                "GetParameter",
+                e.to_string(),
+            )));
+        }
+    };
+    let group_ids = member_groups(deps.directory, clock, backoff, &user.user_id)
+        .await
+        .map_err(port)?;
+    let member = Member {
+        user,
+        email,
+        group_ids,
+    };
+    let wanted = Wanted {
+        account: &request.account_id,
+        permission_set: &request.permission_set_arn,
+        permission_set_name: Some(permission_set_name),
+        duration: Some(request.duration_seconds),
+        // The execution contract carries no reason yet (button clicks give
+        // none): rules that require one do not cover it.
+        reason: None,
+    };
+    decide(
+        &rules,
+        &member,
+        wanted,
+        request.duration_seconds,
+        deps.directory,
+        deps.identity_center,
+        clock,
+        backoff,
+        None,
+    )
+    .await
+    .map(Some)
+    .map_err(|e| match e {
+        RulesRefusal::Refused(why) => GrantError::RequesterNotAllowed(NotAllowed::Rules(why)),
+        RulesRefusal::Unreadable(p) => port(p),
     })
 }
 

@@ -3,10 +3,13 @@
 use break_glass_adapters::directory::IdentityStore;
 use break_glass_adapters::identity_center::SsoAdmin;
 use break_glass_adapters::ledger::DynamoLedger;
+use break_glass_adapters::policy::SsmParameter;
 use break_glass_adapters::slack::{BotToken, SlackWebApi};
 use break_glass_adapters::{in_region, sdk_config, secrets};
 use break_glass_core::clock::SystemClock;
 use break_glass_core::config::ProcessEnv;
+use break_glass_core::requester::PolicyRules;
+use break_glass_core::retry::Backoff;
 use grant_access::{Config, Deps, handle};
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
@@ -23,6 +26,15 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let directory = IdentityStore::from_sdk(&sso_sdk, &config.identity_store_id);
     let ledger = DynamoLedger::from_sdk(&sdk, &config.ledger_table);
     let slack = SlackWebApi::new(&config.slack.api_url, Some(token));
+    let rules = PolicyRules::from_setting(
+        config.policy.as_ref(),
+        &config.instance,
+        config.rule_limits().max_duration,
+        |name| Box::new(SsmParameter::from_sdk(&sdk, name)),
+    );
+    // Read now: a policy that cannot be read or is invalid stops the
+    // function at cold start, naming the rule and the field.
+    rules.current(&SystemClock, Backoff::API).await?;
     let deps = Deps {
         config: &config,
         identity_center: &identity_center,
@@ -30,6 +42,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         ledger: &ledger,
         slack: &slack,
         clock: &SystemClock,
+        rules: &rules,
     };
     let deps = &deps;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {

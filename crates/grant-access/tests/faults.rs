@@ -78,6 +78,7 @@ async fn grant_with(rules: &[&Rule]) -> Outcome {
             bot_token: SecretSource::Plain("xoxb-f".into()),
             api_url: slack.api_url(),
         },
+        policy: None,
     };
     let mut request = fixtures::request(
         "U0001",
@@ -94,6 +95,7 @@ async fn grant_with(rules: &[&Rule]) -> Outcome {
         ledger: &ledger,
         slack: &slack_api,
         clock: &clock,
+        rules: &break_glass_core::requester::NO_RULES,
     };
     let result = grant_access::handle(serde_json::to_value(&execution).unwrap(), &deps).await;
     Outcome {

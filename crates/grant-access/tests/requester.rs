@@ -175,6 +175,7 @@ async fn anyone_but_a_full_member_of_our_workspaces_is_refused_and_told() {
             ledger: &ledger,
             slack: &slack_api,
             clock: &clock,
+            rules: &break_glass_core::requester::NO_RULES,
         };
         let execution =
             fixtures::execution(fixtures::request(id, SET, &slack.response_url("1"), clock.now()));

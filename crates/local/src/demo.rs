@@ -311,8 +311,10 @@ pub async fn run(opts: Options) -> Result<Outcome, String> {
                 SlackWebApi::new(slack.api_url(), Some(BotToken::new(BOT_TOKEN)))
                     .with_hooks_url(slack.hooks_url()),
             );
+            let grant = grant_access::Config::from_env(&lookup).map_err(e)?;
             let functions = Functions {
-                grant: grant_access::Config::from_env(&lookup).map_err(e)?,
+                grant_rules: crate::runner::grant_rules(&grant, &sdk),
+                grant,
                 revoke: revoke_access::Config::from_env(&lookup).map_err(e)?,
                 report: report_on_access::Config::from_env(&lookup).map_err(e)?,
                 revoke_identity_center: match opts.drill {

@@ -323,6 +323,7 @@ async fn in_process(
         .as_ref()
         .map(|arn| Arc::new(Sns::from_sdk(&sdk, arn)) as Arc<dyn Alerts>);
     let functions = Functions {
+        grant_rules: break_glass_local::runner::grant_rules(&grant, &sdk),
         directory: Arc::new(IdentityStore::from_sdk(&sso_sdk, &grant.identity_store_id)),
         ledger: Arc::new(DynamoLedger::from_sdk(&sdk, &grant.ledger_table)),
         trail: Arc::new(CloudTrailLookup::new(&sdk, report.audit_role_name.clone())),

@@ -11,6 +11,7 @@ use break_glass_core::ports::{
     Alerts, AuditTrail, Directory, ExecutionStatus, Executions, IdentityCenter, Ledger, Mailer, PortError,
     PortErrorKind, Slack, StartOutcome,
 };
+use break_glass_core::requester::PolicyRules;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -58,6 +59,19 @@ pub struct Functions {
     pub mailer: Arc<dyn Mailer>,
     pub alerts: Option<Arc<dyn Alerts>>,
     pub clock: Arc<dyn Clock>,
+    /// The policy's rules grant-access checks again ([`grant_rules`]).
+    pub grant_rules: Arc<PolicyRules>,
+}
+
+/// grant-access's rules as its `main.rs` builds them: from
+/// `BREAK_GLASS_POLICY`, or read from the SSM parameter through `sdk`.
+pub fn grant_rules(config: &grant_access::Config, sdk: &aws_config::SdkConfig) -> Arc<PolicyRules> {
+    Arc::new(PolicyRules::from_setting(
+        config.policy.as_ref(),
+        &config.instance,
+        config.rule_limits().max_duration,
+        |name| Box::new(break_glass_adapters::policy::SsmParameter::from_sdk(sdk, name)),
+    ))
 }
 
 /// Runs a task resource: in-process ([`Functions`]) or as a real Lambda
@@ -100,6 +114,7 @@ impl Tasks for Functions {
                     ledger: f.ledger.as_ref(),
                     slack: f.slack.as_ref(),
                     clock: f.clock.as_ref(),
+                    rules: f.grant_rules.as_ref(),
                 };
                 grant_access::handle(input, &deps).await.map_err(task_error)
             }

@@ -73,6 +73,7 @@ async fn interactions(State(e): State<Endpoint>, headers: HeaderMap, body: Bytes
                 executions: e.machine.as_ref(),
                 slack: slack.as_ref(),
                 clock: clock.as_ref(),
+                rules: None,
             };
             access_requested::handle(event, &deps).await
         }

@@ -358,7 +358,11 @@ async fn an_audit_role_that_cannot_be_assumed_is_named() {
             "{line}"
         );
         assert!(line.contains("AccessDenied"), "{line}");
-        assert!(line.ends_with("trusting the report_role_arn output"), "{line}");
+        assert!(line.contains("trusting the report_role_arn output"), "{line}");
+        assert!(
+            line.ends_with("add your role to the module's checker_role_arns"),
+            "{line}"
+        );
     }
     // The role in one account only.
     create_role(ACCOUNT_A, &missing).await;

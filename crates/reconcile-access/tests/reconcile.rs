@@ -92,6 +92,7 @@ impl World {
                 lookup: IdentityLookup::Email,
                 workspaces: break_glass_testkit::fixtures::workspaces().clone(),
                 slack: settings.clone(),
+                policy: None,
             },
             config: Config {
                 instance: fx.instance_arn.parse().unwrap(),
@@ -146,6 +147,7 @@ impl World {
             ledger: &self.ledger,
             slack: &self.slack_api,
             clock: &self.clock,
+            rules: &break_glass_core::requester::NO_RULES,
         };
         grant_access::handle(serde_json::to_value(&execution).unwrap(), &deps)
             .await

@@ -11,6 +11,7 @@ use crate::{Deps, ReportError};
 /// Grant errors after which grant-access has already told the clicker.
 const ANNOUNCED_BY_GRANT: &[&str] = &[
     "IdentityNotFound",
+    "RequesterNotAllowed",
     "PermissionSetNotFound",
     "AssignmentFailed",
     "GrantRolledBack",
@@ -21,6 +22,7 @@ const ANNOUNCED_BY_GRANT: &[&str] = &[
 /// Grant errors after which nothing can have been created.
 const CLEAN_GRANT_FAILURES: &[&str] = &[
     "IdentityNotFound",
+    "RequesterNotAllowed",
     "PermissionSetNotFound",
     "AssignmentFailed",
     "GrantRolledBack",
@@ -131,6 +133,15 @@ pub(crate) async fn failure(input: Value, deps: &Deps<'_>) -> Result<Value, Repo
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// A refusal at grant time (a guest, or someone the policy's rules no
+    /// longer cover) created nothing and grant-access said why in the
+    /// thread: no alert about access left behind, no second message.
+    #[test]
+    fn a_requester_refused_at_grant_time_is_neither_alerted_nor_told_twice() {
+        assert!(CLEAN_GRANT_FAILURES.contains(&"RequesterNotAllowed"));
+        assert!(ANNOUNCED_BY_GRANT.contains(&"RequesterNotAllowed"));
+    }
 
     #[test]
     fn lambda_causes_are_unwrapped() {

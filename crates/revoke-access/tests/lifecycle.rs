@@ -66,6 +66,7 @@ impl World {
                 lookup,
                 workspaces: break_glass_testkit::fixtures::workspaces().clone(),
                 slack: settings.clone(),
+                policy: None,
             },
             revoke_config: revoke_access::Config {
                 instance,
@@ -117,6 +118,7 @@ impl World {
             ledger: &self.ledger,
             slack: &self.slack_api,
             clock: &self.clock,
+            rules: &break_glass_core::requester::NO_RULES,
         };
         grant_access::handle(serde_json::to_value(execution).unwrap(), &deps).await
     }

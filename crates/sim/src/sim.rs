@@ -234,6 +234,7 @@ async fn run_invocation(
                     ledger: &ports,
                     slack: &ports,
                     clock: &clock,
+                    rules: &break_glass_core::requester::NO_RULES,
                 };
                 grant_access::handle(input, &deps).await.map_err(task_error)
             }

@@ -321,3 +321,39 @@ pub async fn sent_emails(endpoint: &str) -> Vec<serde_json::Value> {
     }
     all
 }
+
+/// An Identity Store group; returns its group id.
+pub async fn create_group(sdk: &SdkConfig, identity_store_id: &str, display_name: &str) -> String {
+    aws_sdk_identitystore::Client::new(sdk)
+        .create_group()
+        .identity_store_id(identity_store_id)
+        .display_name(display_name)
+        .send()
+        .await
+        .unwrap()
+        .group_id
+}
+
+/// Puts a user in a group; returns the membership id (to remove it again).
+pub async fn add_to_group(sdk: &SdkConfig, identity_store_id: &str, group_id: &str, user_id: &str) -> String {
+    use aws_sdk_identitystore::types::MemberId;
+    aws_sdk_identitystore::Client::new(sdk)
+        .create_group_membership()
+        .identity_store_id(identity_store_id)
+        .group_id(group_id)
+        .member_id(MemberId::UserId(user_id.to_string()))
+        .send()
+        .await
+        .unwrap()
+        .membership_id
+}
+
+pub async fn remove_from_group(sdk: &SdkConfig, identity_store_id: &str, membership_id: &str) {
+    aws_sdk_identitystore::Client::new(sdk)
+        .delete_group_membership()
+        .identity_store_id(identity_store_id)
+        .membership_id(membership_id)
+        .send()
+        .await
+        .unwrap();
+}

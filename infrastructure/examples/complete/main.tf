@@ -39,6 +39,18 @@ module "break_glass" {
   # Graviton: the image must be built with --platform linux/arm64.
   architecture = "arm64"
 
+  # Who may break into what (policy.tf). The accounts and permission sets
+  # the rules name must also be in the allowed_* lists above (the IAM scope).
+  policy_rules = [{
+    name                 = "oncall-admin"
+    accounts             = ["123456789012"]
+    permission_sets      = ["BreakGlassAdmin"]
+    groups               = ["oncall"]
+    users                = ["lead@example.com"]
+    max_duration_minutes = 120
+    notify_channel       = "C0SECURITY"
+  }]
+
   tags = {
     service = "break-glass-access"
   }

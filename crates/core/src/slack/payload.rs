@@ -196,7 +196,7 @@ fn form_decode(raw: &[u8]) -> Result<String, PayloadError> {
 /// JSON as serde_json reads it, except that no object may name a key twice:
 /// serde_json keeps the last, other readers the first, and a signed payload
 /// must mean one thing. (serde_json's own nesting limit still applies.)
-fn strict_json(text: &str) -> Result<Value, serde_json::Error> {
+pub(crate) fn strict_json(text: &str) -> Result<Value, serde_json::Error> {
     let mut de = serde_json::Deserializer::from_str(text);
     let value = StrictValue.deserialize(&mut de)?;
     de.end()?;
