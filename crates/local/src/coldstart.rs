@@ -72,6 +72,7 @@ pub async fn measure(binary: &std::path::Path) -> Result<Measurement, String> {
             None,
         )),
         clock: clock.clone(),
+        rules: None,
     };
     tokio::spawn(async move {
         let _ = axum::serve(listener, router(Endpoint { machine, answerer })).await;

@@ -27,7 +27,7 @@ use crate::asl::Definition;
 use crate::binaries::LambdaBinaries;
 use crate::reconciler::Reconciler;
 use crate::runner::{ExecutionView, Functions, LocalStateMachine, PLACEHOLDERS, render};
-use crate::server::{Answerer, Endpoint, router};
+use crate::server::{Answerer, Endpoint, InProcessRules, router};
 
 pub const INSTANCE: &str = "arn:aws:sso:::instance/ssoins-12345";
 pub const PERMISSION_SET: &str = "arn:aws:sso:::permissionSet/ssoins-12345/ps-12345";
@@ -75,6 +75,11 @@ pub struct Options {
     /// not Identity Center's home region (us-east-1 here), which they then
     /// reach through `SSO_REGION`. `None`: everything in us-east-1.
     pub function_region: Option<String>,
+    /// Decide by a policy rule (`BREAK_GLASS_POLICY`) that lets the group
+    /// `oncall-<run>` take BreakGlassAdmin (by name) in the demo account:
+    /// `Some(true)` with the clicker in that group, `Some(false)` without.
+    /// `None`: the three lists alone, as by default.
+    pub policy_group: Option<bool>,
 }
 
 #[derive(Debug, Clone)]
@@ -264,6 +269,24 @@ pub async fn run(opts: Options) -> Result<Outcome, String> {
     if function_region != SSO_HOME_REGION {
         env.insert("SSO_REGION", SSO_HOME_REGION.into());
     }
+    if let Some(member) = opts.policy_group {
+        let group = format!("oncall-{tag}");
+        let group_id = moto::create_group(&sdk, IDENTITY_STORE, &group).await;
+        if member {
+            moto::add_to_group(&sdk, IDENTITY_STORE, &group_id, &user_id).await;
+        }
+        env.insert(
+            "BREAK_GLASS_POLICY",
+            serde_json::json!({"rules": [{
+                "name": "oncall-admin",
+                "accounts": [ACCOUNT],
+                "permission_sets": ["BreakGlassAdmin"],
+                "groups": [group],
+                "max_duration_minutes": 120,
+            }]})
+            .to_string(),
+        );
+    }
     let env_pairs: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
     let lookup = move |k: &str| env.get(k).cloned();
     let e = |err: break_glass_core::config::ConfigError| err.to_string();
@@ -338,8 +361,10 @@ pub async fn run(opts: Options) -> Result<Outcome, String> {
             );
             let machine =
                 LocalStateMachine::new(definition, Arc::new(functions), clock.clone(), opts.time_scale);
+            let access = access_requested::Config::from_env(&lookup).map_err(e)?;
             let answerer = Answerer::InProcess {
-                config: Arc::new(access_requested::Config::from_env(&lookup).map_err(e)?),
+                rules: InProcessRules::wire(&access, &fn_sdk, &sdk),
+                config: Arc::new(access),
                 secret: Arc::new(break_glass_core::slack::SigningSecret::new(SIGNING_SECRET)),
                 slack: slack_api,
                 clock: clock.clone(),

@@ -40,7 +40,7 @@ use break_glass_local::demo::{self, Drill};
 use break_glass_local::doctor;
 use break_glass_local::reconciler::{self, Reconciler};
 use break_glass_local::runner::{Functions, LocalStateMachine, PLACEHOLDERS, render};
-use break_glass_local::server::{Answerer, Endpoint, router};
+use break_glass_local::server::{Answerer, Endpoint, InProcessRules, router};
 
 const DEFAULT_DEFINITION: &str = include_str!("../../../statemachine/break-glass.asl.json");
 
@@ -227,6 +227,7 @@ async fn run_demo(args: Args) -> Result<(), String> {
         },
         drill: args.drill,
         function_region: None,
+        policy_group: None,
         lambda_binaries: args.lambda_binaries,
         narrate: true,
         reconcile_every: Some(reconciler::EVERY),
@@ -340,6 +341,7 @@ async fn in_process(
     let reconciler = Reconciler::in_process(reconcile, &functions);
     let machine = LocalStateMachine::new(definition, Arc::new(functions), clock.clone(), time_scale);
     let answerer = Answerer::InProcess {
+        rules: InProcessRules::wire(&access, &sdk, &sso_sdk),
         config: Arc::new(access),
         secret: Arc::new(SigningSecret::new(secret)),
         slack,

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use access_requested::Deps;
+use access_requested::{Deps, RuleDeps};
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use aws_lambda_events::encodings::Body as LambdaBody;
 use axum::body::Bytes;
@@ -12,7 +12,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use break_glass_core::clock::Clock;
-use break_glass_core::ports::Slack;
+use break_glass_core::ports::{Directory, IdentityCenter, Slack};
+use break_glass_core::requester::{LookupCache, PolicyRules};
 use break_glass_core::slack::SigningSecret;
 
 use crate::binaries::LambdaBinaries;
@@ -26,8 +27,48 @@ pub enum Answerer {
         secret: Arc<SigningSecret>,
         slack: Arc<dyn Slack>,
         clock: Arc<dyn Clock>,
+        /// Set when the policy's rules decide who may break into what.
+        rules: Option<InProcessRules>,
     },
     Binary(Arc<LambdaBinaries>),
+}
+
+/// What access-requested needs, in-process, to decide by the policy's
+/// rules: the same lookups its `main.rs` wires in Lambda.
+#[derive(Debug, Clone)]
+pub struct InProcessRules {
+    pub policy: Arc<PolicyRules>,
+    pub directory: Arc<dyn Directory>,
+    pub identity_center: Arc<dyn IdentityCenter>,
+    pub cache: Arc<LookupCache>,
+}
+
+impl InProcessRules {
+    /// `None` when `config` has no rules (the three lists decide alone).
+    pub fn wire(
+        config: &access_requested::Config,
+        sdk: &aws_config::SdkConfig,
+        sso_sdk: &aws_config::SdkConfig,
+    ) -> Option<Self> {
+        let rules = config.rules.as_ref()?;
+        Some(Self {
+            policy: Arc::new(PolicyRules::from_setting(
+                Some(&rules.setting),
+                &config.policy.instance,
+                config.policy.max_duration,
+                |name| Box::new(break_glass_adapters::policy::SsmParameter::from_sdk(sdk, name)),
+            )),
+            directory: Arc::new(break_glass_adapters::directory::IdentityStore::from_sdk(
+                sso_sdk,
+                &rules.identity_store_id,
+            )),
+            identity_center: Arc::new(break_glass_adapters::identity_center::SsoAdmin::from_sdk(
+                sso_sdk,
+                config.policy.instance.clone(),
+            )),
+            cache: Arc::new(LookupCache::default()),
+        })
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -66,6 +107,7 @@ async fn interactions(State(e): State<Endpoint>, headers: HeaderMap, body: Bytes
             secret,
             slack,
             clock,
+            rules,
         } => {
             let deps = Deps {
                 config,
@@ -73,7 +115,12 @@ async fn interactions(State(e): State<Endpoint>, headers: HeaderMap, body: Bytes
                 executions: e.machine.as_ref(),
                 slack: slack.as_ref(),
                 clock: clock.as_ref(),
-                rules: None,
+                rules: rules.as_ref().map(|r| RuleDeps {
+                    policy: &r.policy,
+                    directory: r.directory.as_ref(),
+                    identity_center: r.identity_center.as_ref(),
+                    cache: &r.cache,
+                }),
             };
             access_requested::handle(event, &deps).await
         }

@@ -22,6 +22,17 @@ async fn run_in(
     lambda_binaries: Option<std::path::PathBuf>,
     function_region: Option<&str>,
 ) -> Outcome {
+    try_run(drill, lambda_binaries, function_region, None)
+        .await
+        .unwrap()
+}
+
+async fn try_run(
+    drill: Drill,
+    lambda_binaries: Option<std::path::PathBuf>,
+    function_region: Option<&str>,
+    policy_group: Option<bool>,
+) -> Result<Outcome, String> {
     demo::run(demo::Options {
         moto_endpoint: break_glass_testkit::moto::endpoint(),
         definition: DEFINITION.into(),
@@ -36,9 +47,9 @@ async fn run_in(
         // see the other tests' assignments.
         reconcile_every: None,
         function_region: function_region.map(str::to_string),
+        policy_group,
     })
     .await
-    .unwrap()
 }
 
 fn states(outcome: &Outcome) -> Vec<String> {
@@ -229,6 +240,41 @@ async fn functions_in_another_region_than_identity_center_grant_and_revoke() {
     );
     let thread: Vec<&str> = o.thread.iter().map(|p| p.text.as_str()).collect();
     assert!(thread[1].starts_with(":lock: Access removed"), "{thread:?}");
+}
+
+/// A policy rule by Identity Center group, through the real binaries: a
+/// member of the group is granted (the permission set named by name) and
+/// the grant revoked; someone outside it is refused at the click, and
+/// nothing starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_rule_decides_through_the_real_binaries() {
+    let o = try_run(Drill::None, Some(binaries()), None, Some(true))
+        .await
+        .unwrap();
+    assert_eq!(o.execution.status, "SUCCEEDED", "{:?}", o.execution.error);
+    assert!(o.assigned_while_holding);
+    assert!(!o.assigned_after);
+
+    let refused = try_run(Drill::None, Some(binaries()), None, Some(false))
+        .await
+        .unwrap_err();
+    assert!(
+        refused.starts_with("the click started no execution (HTTP 200"),
+        "{refused}"
+    );
+    assert!(
+        refused.contains("BreakGlassAdmin in 123456789012 is for the oncall-"),
+        "the refusal names the group: {refused}"
+    );
+}
+
+/// The same rule in-process (`break-glass-local serve` without binaries).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_rule_decides_in_process_too() {
+    let o = try_run(Drill::None, None, None, Some(true)).await.unwrap();
+    assert_eq!(o.execution.status, "SUCCEEDED", "{:?}", o.execution.error);
+    let refused = try_run(Drill::None, None, None, Some(false)).await.unwrap_err();
+    assert!(refused.contains("is for the oncall-"), "{refused}");
 }
 
 /// Stopped by hand during the hold, the execution revokes nothing itself:
