@@ -80,3 +80,8 @@ output "function_arns" {
   description = "The Lambda functions' ARNs by key (the state machine's definition names grant-access, revoke-access, report-on-access and notify)."
   value       = { for k, f in aws_lambda_function.this : k => f.arn }
 }
+
+output "policy_parameter_name" {
+  description = "The SSM parameter holding the policy's rules (null without policy_rules): break-glass-local doctor lists each rule from it."
+  value       = local.policy_parameter_name
+}

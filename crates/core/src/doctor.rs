@@ -15,6 +15,8 @@ use futures_util::future::{join_all, join5};
 use serde_json::Value;
 use thiserror::Error;
 
+pub mod policy;
+
 use crate::config::{self, ConfigError, Env, SecretSource, SlackSettings};
 use crate::domain::{AccountId, InstanceArn, PermissionSetArn};
 use crate::ports::{AuditAccessError, Deployment, PortError, PortErrorKind};

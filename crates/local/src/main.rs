@@ -167,7 +167,10 @@ async fn doctor(args: Args) -> Result<(), String> {
     if args.definition_given {
         options.definition = args.definition;
     }
-    let findings = doctor::run(&settings, &sdk_config().await, &options).await;
+    let policy = doctor::policy_settings(&source, &ProcessEnv, &settings)?;
+    let sdk = sdk_config().await;
+    let mut findings = doctor::run(&settings, &sdk, &options).await;
+    findings.extend(doctor::run_policy(&settings, &policy, &sdk, &options).await);
     for finding in &findings {
         println!("{finding}");
     }

@@ -30,6 +30,7 @@ struct Deployed {
     signing_secret_arn: String,
     bot_token_arn: String,
     instance_arn: String,
+    identity_store_id: String,
     permission_set_arn: String,
     sender: String,
     audit_role: String,
@@ -152,6 +153,7 @@ impl Deployed {
             slack: SlackStandIn::start(BOT_TOKEN).await,
             trail: CloudTrailStandIn::start().await,
             instance_arn: fx.instance_arn,
+            identity_store_id: fx.identity_store_id,
             permission_set_arn: fx.permission_set_arn,
             sender,
             audit_role,
@@ -167,7 +169,7 @@ impl Deployed {
             "signing_secret_arn": out(json!(self.signing_secret_arn)),
             "bot_token_secret_arn": out(json!(self.bot_token_arn)),
             "sso_instance_arn": out(json!(self.instance_arn)),
-            "identity_store_id": out(json!("d-1234567890")),
+            "identity_store_id": out(json!(self.identity_store_id)),
             "allowed_account_ids": out(json!([ACCOUNT_A, ACCOUNT_B])),
             "allowed_permission_set_arns": out(json!([self.permission_set_arn])),
             "report_sender": out(json!(self.sender)),
@@ -462,8 +464,12 @@ async fn the_command_reads_terraform_outputs_from_stdin_and_exits_by_what_it_fou
     let (code, stdout, stderr) = cli(&d, &["--outputs", "-"], &[], Some(d.outputs().to_string())).await;
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 10, "{stdout}");
+    assert_eq!(lines.len(), 11, "{stdout}");
     assert!(lines.iter().all(|l| l.starts_with("ok      ")), "{stdout}");
+    assert_eq!(
+        lines[10],
+        "ok      no policy rules: the allow lists decide who may break glass"
+    );
 
     // The same deployment with its sender unverified and its state machine
     // gone: two lines say so, the rest still pass, and it exits 1.
@@ -486,7 +492,7 @@ async fn the_command_reads_terraform_outputs_from_stdin_and_exits_by_what_it_fou
     assert!(problems[1].contains("does not exist: terraform apply the module"));
     assert_eq!(
         stdout.lines().filter(|l| l.starts_with("ok      ")).count(),
-        8,
+        9,
         "{stdout}"
     );
     assert!(stderr.contains("2 problems"), "{stderr}");
@@ -508,7 +514,7 @@ async fn the_command_reads_the_functions_environment_without_outputs() {
     ];
     let (code, stdout, stderr) = cli(&d, &[], &env, None).await;
     assert_eq!(code, 0, "{stdout}\n{stderr}");
-    assert_eq!(stdout.lines().count(), 10, "{stdout}");
+    assert_eq!(stdout.lines().count(), 11, "{stdout}");
 
     // A missing variable is named before anything is asked.
     let (code, stdout, stderr) = cli(&d, &[], &env[1..], None).await;
@@ -517,5 +523,59 @@ async fn the_command_reads_the_functions_environment_without_outputs() {
     assert!(
         stderr.contains("SLACK_SIGNING_SECRET_ARN or SLACK_SIGNING_SECRET"),
         "{stderr}"
+    );
+}
+
+/// The policy's rules, read from their SSM parameter as the functions read
+/// them: each rule listed with its group resolved in the Identity Store and
+/// its permission set by name; a group nobody synced is a problem.
+#[tokio::test]
+async fn each_policy_rule_is_listed_with_what_it_resolves_to() {
+    let d = Deployed::healthy().await;
+    let group = unique("oncall");
+    let group_id = moto::create_group(&d.sdk, &d.identity_store_id, &group).await;
+    let parameter = format!("/{}/policy", unique("bg"));
+    let policy = json!({"rules": [
+        {"name": "oncall-admin", "accounts": [ACCOUNT_A], "permission_sets": ["BreakGlassAdmin"],
+         "groups": [group], "max_duration_minutes": 120},
+        {"name": "ghosts", "accounts": ["*"], "permission_sets": ["BreakGlassAdmin"],
+         "groups": ["nobody-synced-this"], "max_duration_minutes": 30},
+    ]});
+    aws_sdk_ssm::Client::new(&d.sdk)
+        .put_parameter()
+        .name(&parameter)
+        .value(policy.to_string())
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .unwrap();
+    let mut outputs = d.outputs();
+    outputs["policy_parameter_name"] = json!({"sensitive": false, "type": "string", "value": parameter});
+    let source = doctor::Source::Outputs(outputs.to_string());
+    let env = map_env([("SLACK_API_URL", &d.slack.api_url())]);
+    let settings = doctor::settings(&source, &env).unwrap();
+    let policy = doctor::policy_settings(&source, &env, &settings).unwrap();
+    let findings = doctor::run_policy(&settings, &policy, &d.sdk, &Options::default()).await;
+    let lines: Vec<String> = findings.iter().map(ToString::to_string).collect();
+    assert_eq!(lines.len(), 3, "{lines:#?}");
+    assert_eq!(
+        lines[0],
+        format!(
+            "ok      rule oncall-admin: BreakGlassAdmin ({}) in {ACCOUNT_A} for group {group} ({group_id}); up to 2 hours",
+            d.permission_set_arn
+        )
+    );
+    assert!(
+        lines[1].starts_with(&format!(
+            "ok      rule ghosts: BreakGlassAdmin ({}) in * (= {ACCOUNT_A}, {ACCOUNT_B})",
+            d.permission_set_arn
+        )),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        lines[2].starts_with("PROBLEM rule ghosts's group nobody-synced-this is not in the Identity Store"),
+        "{}",
+        lines[2]
     );
 }
