@@ -237,6 +237,16 @@ data "aws_iam_policy_document" "revoke_access" {
     actions   = ["secretsmanager:GetSecretValue"]
     resources = [aws_secretsmanager_secret.bot_token.arn]
   }
+  # Ending sessions: the audit role in the allowed accounts, which may write
+  # the session revocation policy there and nothing else.
+  dynamic "statement" {
+    for_each = var.audit_role_name != "" && var.end_sessions_on_revoke ? [1] : []
+    content {
+      sid       = "AuditRole"
+      actions   = ["sts:AssumeRole"]
+      resources = [for a in var.allowed_account_ids : "arn:${local.partition}:iam::${a}:role/${var.audit_role_name}"]
+    }
+  }
 }
 
 # report-on-access: read CloudTrail (through the audit role in each target

@@ -53,6 +53,11 @@ locals {
       SLACK_BOT_TOKEN_ARN      = aws_secretsmanager_secret.bot_token.arn
       SLACK_API_URL            = local.slack_api_url
       CLOUDTRAIL_DELAY_MINUTES = tostring(var.cloudtrail_delay_minutes)
+      # Ending sessions writes through the audit role: without one there is
+      # nothing to write through, and the variables stay unset.
+      AUDIT_ROLE_NAME                = var.audit_role_name == "" ? null : var.audit_role_name
+      END_SESSIONS_ON_REVOKE         = var.audit_role_name == "" ? null : tostring(var.end_sessions_on_revoke)
+      SESSION_REVOCATION_POLICY_NAME = var.audit_role_name == "" ? null : var.session_revocation_policy_name
     }
     "report-on-access" = {
       REPORT_SOURCE        = var.report_source

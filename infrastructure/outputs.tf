@@ -29,8 +29,13 @@ output "alert_topic_arn" {
 }
 
 output "report_role_arn" {
-  description = "report-on-access's role: the principal modules/audit-role trusts in each target account."
+  description = "report-on-access's role: a principal modules/target-account's audit role trusts in each target account."
   value       = aws_iam_role.function["report-on-access"].arn
+}
+
+output "revoke_role_arn" {
+  description = "revoke-access's role: modules/target-account's revoke_role_arn, so it can end sessions in each target account."
+  value       = aws_iam_role.function["revoke-access"].arn
 }
 
 output "function_names" {

@@ -17,6 +17,7 @@ pub mod identity_center;
 pub mod ledger;
 pub mod mailer;
 pub mod secrets;
+pub mod session_policy;
 pub mod slack;
 
 /// Loads the SDK configuration once per cold start: region, credentials and

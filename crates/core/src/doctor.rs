@@ -539,10 +539,10 @@ async fn check_audit(settings: &Settings, deployment: &dyn Deployment, limit: Du
                 "audit role {role} in account {account} can be assumed and CloudTrail LookupEvents answers"
             )),
             Err(AuditAccessError::AssumeRole(e)) => Finding::problem(format!(
-                "audit role {role} in account {account} cannot be assumed ({e}): deploy infrastructure/modules/audit-role there (role_name = \"{role}\") trusting the report_role_arn output; to check it as yourself, add your role to the module's checker_role_arns"
+                "audit role {role} in account {account} cannot be assumed ({e}): deploy infrastructure/modules/target-account there (role_name = \"{role}\") trusting the report_role_arn output; to check it as yourself, add your role to the module's checker_role_arns"
             )),
             Err(AuditAccessError::LookupEvents(e)) => Finding::problem(format!(
-                "CloudTrail LookupEvents fails as audit role {role} in account {account} ({e}): give the role cloudtrail:LookupEvents (infrastructure/modules/audit-role does)"
+                "CloudTrail LookupEvents fails as audit role {role} in account {account} ({e}): give the role cloudtrail:LookupEvents (infrastructure/modules/target-account does)"
             )),
             Err(AuditAccessError::NoAnswer(e)) => Finding::problem(format!(
                 "audit role {role} in account {account} could not be checked ({e}): check the network and try again"

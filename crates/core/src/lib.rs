@@ -18,6 +18,7 @@ pub mod ledger;
 pub mod policy;
 pub mod ports;
 pub mod retry;
+pub mod sessions;
 pub mod slack;
 
 /// A stable, machine-readable name for an error: what a Lambda reports as

@@ -351,6 +351,33 @@ pub trait Ledger: Send + Sync + Debug {
     /// it is reported now, at most once a day).
     async fn note_drift(&self, key: &crate::ledger::LedgerKey, now: DateTime<Utc>)
     -> Result<bool, PortError>;
+    /// Takes the lease `name` for `owner` until `until` when
+    /// [`crate::sessions::lease_free`] says it may (an item of its own beside
+    /// the ledger's, out of the open-items index); `true` when taken.
+    async fn take_lease(
+        &self,
+        name: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, PortError>;
+    /// Gives the lease back if `owner` still holds it.
+    async fn end_lease(&self, name: &str, owner: &str) -> Result<(), PortError>;
+}
+
+// ------------------------------------------------------------ Session policy
+
+/// The session-revocation policy (`crate::sessions`) in target accounts,
+/// read and written through the audit role there.
+#[async_trait]
+pub trait SessionPolicy: Send + Sync + Debug {
+    /// The default version's document and every version's id
+    /// (`GetPolicy`, `GetPolicyVersion`, `ListPolicyVersions`).
+    async fn read(&self, account: &AccountId) -> Result<crate::sessions::PolicyState, PortError>;
+    /// `DeletePolicyVersion` (never the default).
+    async fn delete_version(&self, account: &AccountId, version_id: &str) -> Result<(), PortError>;
+    /// `CreatePolicyVersion` with `SetAsDefault`.
+    async fn write_default(&self, account: &AccountId, document: &str) -> Result<(), PortError>;
 }
 
 // ----------------------------------------------------------------------- Doctor

@@ -110,6 +110,7 @@ impl Tasks for Functions {
                     ledger: f.ledger.as_ref(),
                     slack: f.slack.as_ref(),
                     clock: f.clock.as_ref(),
+                    session_policy: None,
                 };
                 revoke_access::handle(input, &deps).await.map_err(task_error)
             }

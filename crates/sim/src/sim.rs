@@ -59,6 +59,7 @@ pub fn configs() -> &'static Configs {
                 "IDENTITY_LOOKUP" => "email",
                 "SLACK_BOT_TOKEN" => "xoxb-simulated",
                 "CLOUDTRAIL_DELAY_MINUTES" => "15",
+                "AUDIT_ROLE_NAME" => "break-glass-audit",
                 _ => return None,
             };
             Some(value.to_string())
@@ -244,6 +245,7 @@ async fn run_invocation(
                     ledger: &ports,
                     slack: &ports,
                     clock: &clock,
+                    session_policy: Some(&ports),
                 };
                 revoke_access::handle(input, &deps).await.map_err(task_error)
             }
@@ -269,6 +271,13 @@ async fn run_invocation(
                 g.outcome = Some(outcome);
             }
         });
+    }
+    if !grant
+        && let Ok(v) = &result
+        && let Ok(execution) = Execution::from_value(v.clone())
+        && let Some(r) = &execution.revoke
+    {
+        check_sessions(w, &inv.label, r);
     }
     if !grant
         && w.execution(i, |e| e.aborted.is_some())
@@ -662,6 +671,40 @@ fn claims_verified_rollback(outcome: &Option<Result<(), (String, String)>>) -> b
                 || (error == "DependencyUnavailable" && cause.contains("rolled back, verified"))
         }
         _ => false,
+    }
+}
+
+/// (f) Ending sessions never fails, undoes or hides a revoke: a removal
+/// that answered says whether the sessions were ended, and "ended" is only
+/// said when IAM's default policy version holds the Deny at that moment.
+fn check_sessions(world: &World, label: &str, r: &break_glass_core::contract::Revoke) {
+    use break_glass_core::contract::RevokeOutcome;
+    let removed = matches!(r.outcome, RevokeOutcome::Deleted | RevokeOutcome::AlreadyGone);
+    if removed && !r.sessions_ended && r.sessions_not_ended.is_none() {
+        world.violate(
+            'f',
+            format!("{label} removed the assignment and said nothing about its sessions"),
+        );
+    }
+    if !removed && (r.sessions_ended || r.sessions_not_ended.is_some()) {
+        world.violate(
+            'f',
+            format!("{label} left the assignment in place but wrote about ending its sessions"),
+        );
+    }
+    if r.sessions_ended {
+        let policy = world.iam_read();
+        let holds = break_glass_core::sessions::PolicyDocument::parse(&policy.document)
+            .is_ok_and(|d| d.ends_sessions_of(world::USER_ID, r.revoked_at));
+        if !holds {
+            world.violate(
+                'f',
+                format!("{label} said the sessions were ended, but the policy has no such Deny"),
+            );
+        }
+        world.stat("sessions ended");
+    } else if removed {
+        world.stat("sessions not ended");
     }
 }
 

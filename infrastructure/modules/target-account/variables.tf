@@ -19,9 +19,31 @@ variable "report_role_arn" {
   }
 }
 
+variable "revoke_role_arn" {
+  type        = string
+  description = "revoke-access's role ARN (the main module's revoke_role_arn output): trusted too, so it can write the session revocation policy. Empty: sessions are not ended in this account."
+  default     = ""
+
+  validation {
+    condition     = var.revoke_role_arn == "" || can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$", var.revoke_role_arn))
+    error_message = "revoke_role_arn must be an IAM role ARN."
+  }
+}
+
+variable "session_revocation_policy_name" {
+  type        = string
+  description = "Name of the session revocation policy; the main module's session_revocation_policy_name, and the name the break-glass permission sets reference."
+  default     = "break-glass-session-revocations"
+
+  validation {
+    condition     = can(regex("^[\\w+=,.@-]{1,128}$", var.session_revocation_policy_name))
+    error_message = "session_revocation_policy_name must be an IAM policy name."
+  }
+}
+
 variable "checker_role_arns" {
   type        = list(string)
-  description = "Roles that may also assume this role, so `break-glass-local doctor` run as them can check it (the role only reads CloudTrail). Empty: only the report."
+  description = "Roles that may also assume this role, so `break-glass-local doctor` run as them can check it (the role reads CloudTrail and writes only the session revocation policy). Empty: only the report and revoke-access."
   default     = []
 
   validation {
@@ -32,7 +54,7 @@ variable "checker_role_arns" {
 
 variable "tags" {
   type        = map(string)
-  description = "Tags for the role."
+  description = "Tags for the role and the policy."
   default     = {}
 }
 
