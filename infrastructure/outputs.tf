@@ -85,3 +85,13 @@ output "function_arns" {
   description = "The Lambda functions' ARNs by key (the state machine's definition names grant-access, revoke-access, report-on-access and notify)."
   value       = { for k, f in aws_lambda_function.this : k => f.arn }
 }
+
+output "session_revocation_policy_name" {
+  description = "The session revocation policy in each target account (for doctor, and for the permission sets' customer managed policy reference)."
+  value       = var.session_revocation_policy_name
+}
+
+output "end_sessions_on_revoke" {
+  description = "Whether revoke-access ends the sessions opened during a grant (with an audit role)."
+  value       = var.end_sessions_on_revoke
+}

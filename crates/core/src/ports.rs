@@ -442,4 +442,20 @@ pub trait Deployment: Send + Sync + Debug {
     /// `DescribeStateMachine`'s definition; `None` when there is no such
     /// state machine.
     async fn state_machine_definition(&self, arn: &str) -> Result<Option<String>, PortError>;
+    /// `GetPolicy` on the session revocation policy `policy_name` in
+    /// `account`, as `role` there (the way revoke-access reaches it):
+    /// `Ok(false)` when there is no such policy.
+    async fn session_policy_exists(
+        &self,
+        account: &AccountId,
+        role: &str,
+        policy_name: &str,
+    ) -> Result<bool, PortError>;
+    /// `ListCustomerManagedPolicyReferencesInPermissionSet`, every page:
+    /// the names referenced.
+    async fn customer_managed_policies(
+        &self,
+        instance: &crate::domain::InstanceArn,
+        permission_set: &PermissionSetArn,
+    ) -> Result<Vec<String>, PortError>;
 }
