@@ -21,6 +21,10 @@ locals {
   slack_user_ids       = var.allowed_slack_user_ids == null ? null : join(",", var.allowed_slack_user_ids)
   slack_enterprise_ids = var.allowed_slack_enterprise_ids == null ? null : join(",", var.allowed_slack_enterprise_ids)
 
+  # revoke-access ends sessions (and reconcile-access cleans up after it)
+  # through the audit role.
+  ends_sessions = var.audit_role_name != "" && var.end_sessions_on_revoke
+
   environment = {
     "access-requested" = {
       STATE_MACHINE_ARN            = local.state_machine_arn
@@ -98,6 +102,9 @@ locals {
       ALERT_SLACK_CHANNEL         = var.alert_slack_channel
       ALERT_TOPIC_ARN             = aws_sns_topic.alerts.arn
       RECONCILE_MIN_AGE_MINUTES   = tostring(var.reconcile_min_age_minutes)
+      # Sweeps drop expired Denies from the session revocation policies.
+      AUDIT_ROLE_NAME                = local.ends_sessions ? var.audit_role_name : null
+      SESSION_REVOCATION_POLICY_NAME = local.ends_sessions ? var.session_revocation_policy_name : null
     }
   }
 

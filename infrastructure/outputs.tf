@@ -33,6 +33,11 @@ output "report_role_arn" {
   value       = aws_iam_role.function["report-on-access"].arn
 }
 
+output "reconcile_role_arn" {
+  description = "reconcile-access's role: modules/target-account's reconcile_role_arn, so its sweeps can drop expired Denies from the session revocation policy."
+  value       = aws_iam_role.function["reconcile-access"].arn
+}
+
 output "revoke_role_arn" {
   description = "revoke-access's role: modules/target-account's revoke_role_arn, so it can end sessions in each target account."
   value       = aws_iam_role.function["revoke-access"].arn

@@ -127,6 +127,7 @@ impl Reconciler {
                     slack: slack.as_ref(),
                     alerts: alerts.as_deref(),
                     clock: clock.as_ref(),
+                    session_policy: None,
                 };
                 reconcile_access::handle(event, &deps)
                     .await

@@ -380,3 +380,43 @@ async fn a_failure_to_end_sessions_never_fails_the_revoke() {
     assert!(post.contains("valid until 12:00 UTC"), "{post}");
     assert!(post.contains("could not be ended"), "{post}");
 }
+
+#[tokio::test]
+async fn the_sweep_drops_only_the_denies_whose_sessions_have_expired() {
+    let world = World::new(on).await;
+    let (_, _) = world.break_glass("U0001", "alice", 60).await; // revoked 10:00, until 12:00
+    let (bob, _) = world.break_glass("U0002", "bob", 60).await; // revoked 11:00, until 13:00
+    let account = ACCOUNT.parse().unwrap();
+    let sweep = |at: &str| {
+        world.clock.set(at.parse().unwrap());
+        break_glass_core::sessions::clean_up(
+            &world.policy,
+            &world.ledger,
+            &world.clock,
+            &account,
+            "reconcile-access:1",
+        )
+    };
+    assert_eq!(
+        sweep("2026-11-30T11:59:59Z").await,
+        Ok(false),
+        "nothing expired yet"
+    );
+    assert_eq!(world.policy_document().await.denies().len(), 2);
+    assert_eq!(sweep("2026-11-30T12:00:00Z").await, Ok(true));
+    let left: Vec<_> = world
+        .policy_document()
+        .await
+        .denies()
+        .iter()
+        .map(|d| d.user_id.clone())
+        .collect();
+    assert_eq!(left, vec![bob], "alice's Deny went, bob's is still in force");
+    assert_eq!(sweep("2026-11-30T13:00:00Z").await, Ok(true));
+    assert!(world.policy_document().await.denies().is_empty());
+    assert_eq!(
+        sweep("2026-11-30T14:00:00Z").await,
+        Ok(false),
+        "nothing left to drop"
+    );
+}

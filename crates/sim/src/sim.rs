@@ -634,6 +634,7 @@ async fn reconcile(world: Arc<World>, ended: Option<String>, last: bool) {
             slack: &ports,
             alerts: Some(&ports),
             clock: &clock,
+            session_policy: Some(&ports),
         };
         reconcile_access::handle(event, &deps).await
     };

@@ -49,9 +49,10 @@ module "audit_role_production" {
   source    = "../../modules/target-account"
   providers = { aws = aws.production }
 
-  role_name       = "break-glass-audit"
-  report_role_arn = module.break_glass.report_role_arn
-  revoke_role_arn = module.break_glass.revoke_role_arn
+  role_name          = "break-glass-audit"
+  report_role_arn    = module.break_glass.report_role_arn
+  revoke_role_arn    = module.break_glass.revoke_role_arn
+  reconcile_role_arn = module.break_glass.reconcile_role_arn
 }
 
 # Once, for each allowed permission set: it references the session

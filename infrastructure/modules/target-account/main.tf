@@ -13,9 +13,14 @@ data "aws_iam_policy_document" "trust" {
     actions = ["sts:AssumeRole"]
     principals {
       type = "AWS"
-      # The report, revoke-access (to end sessions), and whoever runs
-      # `break-glass-local doctor` to check this role.
-      identifiers = concat([var.report_role_arn], var.revoke_role_arn == "" ? [] : [var.revoke_role_arn], var.checker_role_arns)
+      # The report, revoke-access (to end sessions), reconcile-access (to
+      # drop expired Denies), and whoever runs `break-glass-local doctor` to
+      # check this role.
+      identifiers = concat(
+        [var.report_role_arn],
+        [for arn in [var.revoke_role_arn, var.reconcile_role_arn] : arn if arn != ""],
+        var.checker_role_arns,
+      )
     }
   }
 }

@@ -30,6 +30,17 @@ variable "revoke_role_arn" {
   }
 }
 
+variable "reconcile_role_arn" {
+  type        = string
+  description = "reconcile-access's role ARN (the main module's reconcile_role_arn output): trusted too, so its sweeps can drop expired Denies from the session revocation policy. Empty: only later revokes drop them."
+  default     = ""
+
+  validation {
+    condition     = var.reconcile_role_arn == "" || can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$", var.reconcile_role_arn))
+    error_message = "reconcile_role_arn must be an IAM role ARN."
+  }
+}
+
 variable "session_revocation_policy_name" {
   type        = string
   description = "Name of the session revocation policy; the main module's session_revocation_policy_name, and the name the break-glass permission sets reference."
