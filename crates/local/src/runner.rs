@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use break_glass_core::clock::Clock;
 use break_glass_core::ports::{
     Alerts, AuditTrail, Directory, ExecutionStatus, Executions, IdentityCenter, Ledger, Mailer, PortError,
-    PortErrorKind, Slack, StartOutcome,
+    PortErrorKind, SessionPolicy, Slack, StartOutcome,
 };
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -58,6 +58,9 @@ pub struct Functions {
     pub mailer: Arc<dyn Mailer>,
     pub alerts: Option<Arc<dyn Alerts>>,
     pub clock: Arc<dyn Clock>,
+    /// The session revocation policy revoke-access ends sessions in, when
+    /// its configuration says to (`AUDIT_ROLE_NAME`).
+    pub session_policy: Option<Arc<dyn SessionPolicy>>,
 }
 
 /// Runs a task resource: in-process ([`Functions`]) or as a real Lambda
@@ -110,7 +113,7 @@ impl Tasks for Functions {
                     ledger: f.ledger.as_ref(),
                     slack: f.slack.as_ref(),
                     clock: f.clock.as_ref(),
-                    session_policy: None,
+                    session_policy: f.session_policy.as_deref(),
                 };
                 revoke_access::handle(input, &deps).await.map_err(task_error)
             }

@@ -173,6 +173,11 @@ async fn revoke(execution: &Execution, deps: &Deps<'_>) -> Result<Revoke, Revoke
     })
 }
 
+/// `revoke.sessions_not_ended` when ending sessions is switched off.
+pub const SWITCHED_OFF: &str = "switched off (END_SESSIONS_ON_REVOKE=false)";
+/// `revoke.sessions_not_ended` without an audit role to write through.
+pub const NOT_CONFIGURED: &str = "not configured (no audit role)";
+
 /// Adds the Deny on the user's earlier credentials to the target account's
 /// session policy, within [`sessions::BUDGET`], and records what was
 /// verified. When it is, the report need not wait out the session duration.
@@ -180,11 +185,11 @@ async fn end_grant_sessions(execution: &Execution, revoke: &mut Revoke, deps: &D
     let (policy, policy_name) = match (&deps.config.end_sessions, deps.session_policy) {
         (EndSessions::On { policy_name, .. }, Some(policy)) => (policy, policy_name),
         (EndSessions::SwitchedOff, _) => {
-            revoke.sessions_not_ended = Some("switched off (END_SESSIONS_ON_REVOKE=false)".into());
+            revoke.sessions_not_ended = Some(SWITCHED_OFF.into());
             return;
         }
         _ => {
-            revoke.sessions_not_ended = Some("not configured (no audit role)".into());
+            revoke.sessions_not_ended = Some(NOT_CONFIGURED.into());
             return;
         }
     };
@@ -242,10 +247,10 @@ fn thread_text(execution: &Execution, revoke: &Revoke, now: chrono::DateTime<chr
         ),
         RevokeOutcome::Deleted | RevokeOutcome::AlreadyGone => {
             let why = match revoke.sessions_not_ended.as_deref() {
-                Some(why) if why.starts_with("switched off") => {
+                Some(SWITCHED_OFF) => {
                     " They were not ended, on purpose: ending sessions on revoke is switched off.".to_string()
                 }
-                Some(why) if why.starts_with("not configured") => String::new(),
+                Some(NOT_CONFIGURED) => String::new(),
                 Some(why) => format!(" They could not be ended: {why}."),
                 None => String::new(),
             };
