@@ -798,3 +798,55 @@ fn check_end(world: &World) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use break_glass_core::contract::{Revoke, RevokeOutcome};
+    use break_glass_core::sessions::{SessionDeny, plan_end_sessions};
+
+    use super::*;
+
+    fn revoke(ended: bool, not_ended: Option<&str>) -> Revoke {
+        let at: chrono::DateTime<chrono::Utc> = "2026-03-02T10:00:00Z".parse().unwrap();
+        Revoke {
+            revoked_at: at,
+            outcome: RevokeOutcome::Deleted,
+            verified: true,
+            sessions_valid_until: at,
+            report_at: at,
+            slack_unreachable: None,
+            sessions_ended: ended,
+            sessions_not_ended: not_ended.map(str::to_string),
+        }
+    }
+
+    /// Invariant (f) can fail: "ended" without the Deny in IAM, and a
+    /// removal that says nothing about its sessions, are both caught.
+    #[tokio::test(start_paused = true)]
+    async fn a_claim_iam_does_not_back_is_a_violation() {
+        let world = World::new(7, world::Variant::Current);
+        check_sessions(&world, "e1 revoke#1", &revoke(true, None));
+        check_sessions(&world, "e1 revoke#2", &revoke(false, None));
+        let found: Vec<char> = world.violations().iter().map(|v| v.invariant).collect();
+        assert_eq!(found, vec!['f', 'f'], "{:?}", world.violations());
+
+        let r = revoke(true, None);
+        let deny = SessionDeny {
+            user_id: world::USER_ID.into(),
+            issued_before: r.revoked_at,
+            until: r.revoked_at + chrono::Duration::hours(1),
+        };
+        let doc = plan_end_sessions(&world.iam_read().document, &deny, r.revoked_at)
+            .unwrap()
+            .write
+            .unwrap();
+        world.iam_write("test", &doc).unwrap();
+        check_sessions(&world, "e1 revoke#3", &r);
+        check_sessions(
+            &world,
+            "e1 revoke#4",
+            &revoke(false, Some("IAM did not answer in time")),
+        );
+        assert_eq!(world.violations().len(), 2, "backed claims pass");
+    }
+}
