@@ -16,7 +16,7 @@ use break_glass_core::ports::{PortError, PortErrorKind, SessionPolicy};
 use break_glass_core::sessions::{PolicyState, PolicyVersion};
 use chrono::{DateTime, Utc};
 
-use crate::audit::audit_role_credentials;
+use crate::audit::audit_role_credentials_as;
 use crate::error::classify;
 
 const SERVICE: &str = "iam";
@@ -71,9 +71,14 @@ impl IamSessionPolicy {
         {
             return Ok(client.clone());
         }
-        let credentials =
-            audit_role_credentials(&self.sdk, account.as_str(), &self.region(), &self.audit_role_name)
-                .await?;
+        let credentials = audit_role_credentials_as(
+            &self.sdk,
+            account.as_str(),
+            &self.region(),
+            &self.audit_role_name,
+            "break-glass-sessions",
+        )
+        .await?;
         // Each call bounded, so ending sessions can never hold the revoke up
         // for long (the caller bounds the whole step too).
         let timeouts = TimeoutConfig::builder()
