@@ -237,6 +237,16 @@ data "aws_iam_policy_document" "revoke_access" {
     actions   = ["secretsmanager:GetSecretValue"]
     resources = [aws_secretsmanager_secret.bot_token.arn]
   }
+  # Ending sessions: the audit role in the allowed accounts, which may write
+  # the session revocation policy there and nothing else.
+  dynamic "statement" {
+    for_each = local.ends_sessions ? [1] : []
+    content {
+      sid       = "AuditRole"
+      actions   = ["sts:AssumeRole"]
+      resources = [for a in var.allowed_account_ids : "arn:${local.partition}:iam::${a}:role/${var.audit_role_name}"]
+    }
+  }
 }
 
 # report-on-access: read CloudTrail (through the audit role in each target
@@ -310,6 +320,16 @@ data "aws_iam_policy_document" "report_on_access" {
 # not know, ask Step Functions whether holders still run, raise alerts.
 data "aws_iam_policy_document" "reconcile_access" {
   source_policy_documents = [data.aws_iam_policy_document.common["reconcile-access"].json]
+  # Sweeps drop expired Denies from the session revocation policies, as
+  # the audit role in the allowed accounts.
+  dynamic "statement" {
+    for_each = local.ends_sessions ? [1] : []
+    content {
+      sid       = "AuditRole"
+      actions   = ["sts:AssumeRole"]
+      resources = [for a in var.allowed_account_ids : "arn:${local.partition}:iam::${a}:role/${var.audit_role_name}"]
+    }
+  }
   statement {
     sid = "Assignments"
     actions = [

@@ -21,6 +21,10 @@ locals {
   slack_user_ids       = var.allowed_slack_user_ids == null ? null : join(",", var.allowed_slack_user_ids)
   slack_enterprise_ids = var.allowed_slack_enterprise_ids == null ? null : join(",", var.allowed_slack_enterprise_ids)
 
+  # revoke-access ends sessions (and reconcile-access cleans up after it)
+  # through the audit role.
+  ends_sessions = var.audit_role_name != "" && var.end_sessions_on_revoke
+
   environment = {
     "access-requested" = {
       STATE_MACHINE_ARN            = local.state_machine_arn
@@ -61,6 +65,11 @@ locals {
       SLACK_BOT_TOKEN_ARN      = aws_secretsmanager_secret.bot_token.arn
       SLACK_API_URL            = local.slack_api_url
       CLOUDTRAIL_DELAY_MINUTES = tostring(var.cloudtrail_delay_minutes)
+      # Ending sessions writes through the audit role: without one there is
+      # nothing to write through, and the variables stay unset.
+      AUDIT_ROLE_NAME                = var.audit_role_name == "" ? null : var.audit_role_name
+      END_SESSIONS_ON_REVOKE         = var.audit_role_name == "" ? null : tostring(var.end_sessions_on_revoke)
+      SESSION_REVOCATION_POLICY_NAME = var.audit_role_name == "" ? null : var.session_revocation_policy_name
     }
     "report-on-access" = {
       REPORT_SOURCE        = var.report_source
@@ -101,6 +110,9 @@ locals {
       ALERT_SLACK_CHANNEL         = var.alert_slack_channel
       ALERT_TOPIC_ARN             = aws_sns_topic.alerts.arn
       RECONCILE_MIN_AGE_MINUTES   = tostring(var.reconcile_min_age_minutes)
+      # Sweeps drop expired Denies from the session revocation policies.
+      AUDIT_ROLE_NAME                = local.ends_sessions ? var.audit_role_name : null
+      SESSION_REVOCATION_POLICY_NAME = local.ends_sessions ? var.session_revocation_policy_name : null
     }
   }
 

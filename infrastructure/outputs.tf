@@ -29,8 +29,18 @@ output "alert_topic_arn" {
 }
 
 output "report_role_arn" {
-  description = "report-on-access's role: the principal modules/audit-role trusts in each target account."
+  description = "report-on-access's role: a principal modules/target-account's audit role trusts in each target account."
   value       = aws_iam_role.function["report-on-access"].arn
+}
+
+output "reconcile_role_arn" {
+  description = "reconcile-access's role: modules/target-account's reconcile_role_arn, so its sweeps can drop expired Denies from the session revocation policy."
+  value       = aws_iam_role.function["reconcile-access"].arn
+}
+
+output "revoke_role_arn" {
+  description = "revoke-access's role: modules/target-account's revoke_role_arn, so it can end sessions in each target account."
+  value       = aws_iam_role.function["revoke-access"].arn
 }
 
 output "function_names" {
@@ -84,4 +94,14 @@ output "function_arns" {
 output "policy_parameter_name" {
   description = "The SSM parameter holding the policy's rules (null without policy_rules): break-glass-local doctor lists each rule from it."
   value       = local.policy_parameter_name
+}
+
+output "session_revocation_policy_name" {
+  description = "The session revocation policy in each target account (for doctor, and for the permission sets' customer managed policy reference)."
+  value       = var.session_revocation_policy_name
+}
+
+output "end_sessions_on_revoke" {
+  description = "Whether revoke-access ends the sessions opened during a grant (with an audit role)."
+  value       = var.end_sessions_on_revoke
 }

@@ -159,12 +159,29 @@ variable "cloudtrail_delay_minutes" {
 
 variable "audit_role_name" {
   type        = string
-  description = "Name of the read-only role (modules/audit-role) deployed in each target account; empty means the report reads this account's CloudTrail only."
+  description = "Name of the audit role (modules/target-account) deployed in each target account: the report reads CloudTrail through it, revoke-access ends sessions through it. Empty: the report reads this account's CloudTrail only, and sessions are not ended."
   default     = ""
 
   validation {
     condition     = var.audit_role_name == "" || can(regex("^[\\w+=,.@-]{1,64}$", var.audit_role_name))
     error_message = "audit_role_name must be an IAM role name."
+  }
+}
+
+variable "end_sessions_on_revoke" {
+  type        = bool
+  description = "With an audit role: on revoke, end the sessions opened during the grant (a Deny in each target account's session revocation policy). false: they last the permission set's session duration, and the thread says so."
+  default     = true
+}
+
+variable "session_revocation_policy_name" {
+  type        = string
+  description = "The session revocation policy's name in every target account (modules/target-account's session_revocation_policy_name)."
+  default     = "break-glass-session-revocations"
+
+  validation {
+    condition     = can(regex("^[\\w+=,.@-]{1,128}$", var.session_revocation_policy_name))
+    error_message = "session_revocation_policy_name must be an IAM policy name."
   }
 }
 

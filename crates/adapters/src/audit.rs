@@ -49,9 +49,23 @@ pub(crate) async fn audit_role_credentials(
     region: &str,
     role: &str,
 ) -> Result<SharedCredentialsProvider, PortError> {
+    audit_role_credentials_as(sdk, account, region, role, "break-glass-report").await
+}
+
+/// [`audit_role_credentials`] under another role session name, so
+/// CloudTrail in the target account tells who used the role for what
+/// (`break-glass-sessions`: revoke-access and reconcile-access writing the
+/// session revocation policy).
+pub(crate) async fn audit_role_credentials_as(
+    sdk: &SdkConfig,
+    account: &str,
+    region: &str,
+    role: &str,
+    session_name: &str,
+) -> Result<SharedCredentialsProvider, PortError> {
     let role_arn = format!("arn:{}:iam::{account}:role/{role}", partition(region));
     let provider = AssumeRoleProvider::builder(role_arn)
-        .session_name("break-glass-report")
+        .session_name(session_name)
         .session_length(Duration::from_secs(3600))
         .configure(sdk)
         .build()

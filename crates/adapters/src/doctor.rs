@@ -176,4 +176,64 @@ impl Deployment for AwsDeployment {
             }
         }
     }
+
+    async fn session_policy_exists(
+        &self,
+        account: &AccountId,
+        role: &str,
+        policy_name: &str,
+    ) -> Result<bool, PortError> {
+        let region = self.region();
+        let credentials = audit_role_credentials(&self.sdk, account.as_str(), &region, role).await?;
+        let client = aws_sdk_iam::Client::from_conf(
+            aws_sdk_iam::config::Builder::from(&self.sdk)
+                .credentials_provider(credentials)
+                .build(),
+        );
+        let partition = if region.starts_with("cn-") {
+            "aws-cn"
+        } else if region.starts_with("us-gov-") {
+            "aws-us-gov"
+        } else {
+            "aws"
+        };
+        let arn = format!("arn:{partition}:iam::{}:policy/{policy_name}", account.as_str());
+        match client.get_policy().policy_arn(arn).send().await {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                let e = classify("iam", "GetPolicy", e);
+                if e.kind == PortErrorKind::NotFound {
+                    Ok(false)
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
+    async fn customer_managed_policies(
+        &self,
+        instance: &InstanceArn,
+        permission_set: &PermissionSetArn,
+    ) -> Result<Vec<String>, PortError> {
+        let mut pages = self
+            .sso
+            .list_customer_managed_policy_references_in_permission_set()
+            .instance_arn(instance.as_str())
+            .permission_set_arn(permission_set.as_str())
+            .into_paginator()
+            .send();
+        let mut names = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page =
+                page.map_err(|e| classify("sso", "ListCustomerManagedPolicyReferencesInPermissionSet", e))?;
+            names.extend(
+                page.customer_managed_policy_references
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|r| r.name),
+            );
+        }
+        Ok(names)
+    }
 }

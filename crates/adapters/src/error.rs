@@ -43,6 +43,8 @@ pub(crate) fn kind_of(code: Option<&str>, status: Option<u16>) -> PortErrorKind 
         | "ExecutionDoesNotExist"
         | "StateMachineDoesNotExist"
         | "NotFoundException"
+        // IAM's spelling (GetPolicy of a policy that does not exist).
+        | "NoSuchEntity"
         | "NotFound" => PortErrorKind::NotFound,
         "AccessDeniedException"
         | "AccessDenied"

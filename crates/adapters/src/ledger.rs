@@ -140,6 +140,74 @@ impl Ledger for DynamoLedger {
         }
     }
 
+    async fn take_lease(
+        &self,
+        name: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, PortError> {
+        // `sessions::lease_free` as a condition: nobody holds it, its time
+        // ran out, or it is ours. Its own item (`lease|` + the name), out of
+        // the open-items index, expiring a day later.
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S(format!("lease|{name}")))
+            .item("lease_owner", AttributeValue::S(owner.to_string()))
+            .item(
+                "lease_until",
+                AttributeValue::N(until.timestamp_millis().to_string()),
+            )
+            .item(
+                "ttl",
+                AttributeValue::N((until + chrono::Duration::days(1)).timestamp().to_string()),
+            )
+            .condition_expression("attribute_not_exists(pk) OR lease_until <= :now OR lease_owner = :me")
+            .expression_attribute_values(":now", AttributeValue::N(now.timestamp_millis().to_string()))
+            .expression_attribute_values(":me", AttributeValue::S(owner.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(err) => Err(classify(SERVICE, "PutItem", err)),
+        }
+    }
+
+    async fn end_lease(&self, name: &str, owner: &str) -> Result<(), PortError> {
+        // Expired now, if still ours (a PutItem: the role needs no DeleteItem).
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S(format!("lease|{name}")))
+            .item("lease_owner", AttributeValue::S(owner.to_string()))
+            .item("lease_until", AttributeValue::N("0".into()))
+            .condition_expression("lease_owner = :me")
+            .expression_attribute_values(":me", AttributeValue::S(owner.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(err) => Err(classify(SERVICE, "PutItem", err)),
+        }
+    }
+
     async fn open_items(&self) -> Result<Vec<LedgerItem>, PortError> {
         let mut pages = self
             .client

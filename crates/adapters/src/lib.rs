@@ -18,6 +18,7 @@ pub mod ledger;
 pub mod mailer;
 pub mod policy;
 pub mod secrets;
+pub mod session_policy;
 pub mod slack;
 
 /// Loads the SDK configuration once per cold start: region, credentials and

@@ -52,6 +52,8 @@ fn sample(name: &str) -> Option<&'static str> {
         "REPORT_SOURCE" => "logs-insights",
         "CLOUDTRAIL_LOG_GROUP" => "arn:aws:logs:eu-west-1:222222222222:log-group:org-trail",
         "AUDIT_ROLE_NAME" => "break-glass-audit",
+        "END_SESSIONS_ON_REVOKE" => "true",
+        "SESSION_REVOCATION_POLICY_NAME" => "break-glass-session-revocations",
         "REPORT_SENDER" => "break-glass@example.com",
         "REPORT_RECIPIENTS" => "security@example.com",
         "REPORT_CC_REQUESTER" => "true",
@@ -188,7 +190,13 @@ const ADAPTERS: &[(&str, &str)] = &[
     ("audit_logs", "logs"),
     ("secrets", "secretsmanager"),
     ("policy", "ssm"),
+    ("session_policy", "iam"),
 ];
+
+/// Adapters whose service calls are made as the audit role in the target
+/// account, not as the function's role: the function needs only to assume
+/// it, and the role (modules/target-account) must allow the calls.
+const THROUGH_AUDIT_ROLE: &[&str] = &["session_policy"];
 
 /// `describe_account_assignment_creation_status` → `DescribeAccountAssignmentCreationStatus`.
 fn pascal(snake: &str) -> String {
@@ -315,7 +323,7 @@ fn code_of(function: &str) -> String {
 /// `code` plus the core functions it calls (transitively).
 fn with_core_calls(mut code: String) -> String {
     let mut core = BTreeMap::new();
-    for file in ["access", "audit", "retry", "requester"] {
+    for file in ["access", "audit", "retry", "requester", "sessions"] {
         core.extend(functions_of(&root(&format!("crates/core/src/{file}.rs"))));
     }
     let mut included = BTreeSet::new();
@@ -360,7 +368,12 @@ fn actions_needed_by(main: &str, code: &str) -> BTreeSet<String> {
             || main.contains(&format!("{method}("))
             || helpers.contains(&format!("{module}::{method}("));
         if wired && called {
-            needed.extend(actions);
+            let audit_role = THROUGH_AUDIT_ROLE.contains(&module);
+            needed.extend(
+                actions
+                    .into_iter()
+                    .filter(|a| !audit_role || a.starts_with("sts:")),
+            );
         }
     }
     needed
@@ -376,7 +389,14 @@ fn actions_allowed(function: &str) -> BTreeSet<String> {
         &terraform("policy.tf")["data"]["aws_iam_policy_document"]
             [format!("policy_rules_{}", function.replace('-', "_"))],
     ));
-    let services: BTreeSet<&str> = ADAPTERS.iter().map(|(_, s)| *s).chain(["sts"]).collect();
+    // IAM is reached only through the audit role (in the target account),
+    // never with the function's own.
+    let services: BTreeSet<&str> = ADAPTERS
+        .iter()
+        .filter(|(module, _)| !THROUGH_AUDIT_ROLE.contains(module))
+        .map(|(_, s)| *s)
+        .chain(["sts"])
+        .collect();
     statements
         .iter()
         .flat_map(|s| s["actions"].as_array().cloned().unwrap_or_default())
@@ -1105,4 +1125,61 @@ fn the_management_account_is_opt_in() {
     }
     let iam = root("infrastructure/iam.tf");
     assert!(iam.contains("role/aws-reserved/sso.amazonaws.com/*"));
+}
+
+/// The IAM calls revoke-access makes through the audit role are exactly what
+/// modules/target-account lets that role do, on the session revocation
+/// policy only; the role trusts revoke-access, which may assume it.
+#[test]
+fn the_audit_role_may_write_the_session_policy_and_nothing_more() {
+    let main = root("crates/revoke-access/src/main.rs");
+    let code = code_of("revoke-access");
+    let through_role: BTreeSet<String> = adapter_actions()
+        .into_iter()
+        .filter(|(key, _)| key.starts_with("session_policy::"))
+        .filter(|(key, _)| {
+            let method = key.split_once("::").unwrap().1;
+            code.contains(&format!(".{method}("))
+        })
+        .flat_map(|(_, actions)| actions)
+        .filter(|a| a.starts_with("iam:"))
+        .collect();
+    assert!(
+        main.contains("session_policy::IamSessionPolicy"),
+        "revoke-access wires the IAM adapter"
+    );
+    let module: Value = hcl::from_str(&root("infrastructure/modules/target-account/main.tf")).unwrap();
+    let doc = &module["data"]["aws_iam_policy_document"]["session_revocations"]["statement"];
+    let allowed: BTreeSet<String> = doc["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        through_role, allowed,
+        "the audit role's IAM actions vs the adapter's"
+    );
+    assert_eq!(
+        doc["resources"],
+        serde_json::json!(["${aws_iam_policy.session_revocations.arn}"]),
+        "on the session revocation policy only"
+    );
+    let trust = root("infrastructure/modules/target-account/main.tf");
+    assert!(
+        trust.contains("var.revoke_role_arn"),
+        "the audit role trusts revoke-access"
+    );
+    let outputs = root("infrastructure/outputs.tf");
+    assert!(outputs.contains(r#"aws_iam_role.function["revoke-access"].arn"#));
+    assert!(
+        actions_needed("revoke-access").contains("sts:AssumeRole"),
+        "revoke-access assumes the audit role"
+    );
+    let policy = &module["resource"]["aws_iam_policy"]["session_revocations"];
+    assert_eq!(
+        policy["lifecycle"]["ignore_changes"],
+        serde_json::json!(["${policy}"]),
+        "break glass writes the policy's versions; Terraform must leave them"
+    );
 }

@@ -128,9 +128,20 @@ pub struct Revoke {
     pub outcome: RevokeOutcome,
     /// `ListAccountAssignments` confirmed the state we claim.
     pub verified: bool,
-    /// Sessions opened before the revoke stay valid until then.
+    /// Sessions opened before the revoke stay valid until then: the
+    /// permission set's session duration after the revoke, or the moment
+    /// they were ended (`sessions_ended`).
     #[serde(with = "timestamp")]
     pub sessions_valid_until: DateTime<Utc>,
+    /// An explicit Deny on the user's credentials issued before the revoke
+    /// was verified in the target account's session-revocation policy
+    /// (`crate::sessions`): the sessions opened during the grant are over.
+    #[serde(default)]
+    pub sessions_ended: bool,
+    /// Why they were not ended, when the assignment was removed but its
+    /// sessions were not (switched off, not configured, or the write failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sessions_not_ended: Option<String>,
     /// When CloudTrail should have caught up; the state machine waits for it.
     #[serde(with = "timestamp")]
     pub report_at: DateTime<Utc>,

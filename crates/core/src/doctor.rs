@@ -38,6 +38,10 @@ pub struct Settings {
     pub sender: String,
     /// `None`: the report reads the deploying account's CloudTrail.
     pub audit_role_name: Option<String>,
+    /// The session revocation policy revoke-access writes through the audit
+    /// role; `None` when sessions are not ended (no audit role, or
+    /// `END_SESSIONS_ON_REVOKE=false`).
+    pub session_policy_name: Option<String>,
     pub state_machine_arn: String,
     /// The definition's template values (`grant_access_arn`, …) when known
     /// (the `function_arns` output); otherwise read off the deployed
@@ -79,14 +83,21 @@ impl Settings {
                 task_arns.insert(placeholder.to_string(), arn);
             }
         }
+        let audit_role_name = config::optional(env, "AUDIT_ROLE_NAME");
+        let end_sessions = config::parsed::<bool>(env, "END_SESSIONS_ON_REVOKE")?.unwrap_or(true);
+        let session_policy_name = (audit_role_name.is_some() && end_sessions).then(|| {
+            config::optional(env, "SESSION_REVOCATION_POLICY_NAME")
+                .unwrap_or_else(|| crate::sessions::DEFAULT_POLICY_NAME.to_string())
+        });
         Ok(Self {
+            session_policy_name,
             signing_secret: config::secret(env, "SLACK_SIGNING_SECRET_ARN", "SLACK_SIGNING_SECRET")?,
             slack: SlackSettings::from_env(env)?,
             instance,
             accounts: config::required_allow_list(env, "ALLOWED_ACCOUNT_IDS")?,
             permission_sets,
             sender: config::required(env, "REPORT_SENDER")?,
-            audit_role_name: config::optional(env, "AUDIT_ROLE_NAME"),
+            audit_role_name,
             state_machine_arn,
             task_arns,
             region: config::optional(env, "AWS_REGION")
@@ -179,6 +190,8 @@ const OUTPUT_VARIABLES: &[(&str, &str)] = &[
     ("allowed_permission_set_arns", "ALLOWED_PERMISSION_SET_ARNS"),
     ("report_sender", "REPORT_SENDER"),
     ("audit_role_name", "AUDIT_ROLE_NAME"),
+    ("end_sessions_on_revoke", "END_SESSIONS_ON_REVOKE"),
+    ("session_revocation_policy_name", "SESSION_REVOCATION_POLICY_NAME"),
     ("state_machine_arn", "STATE_MACHINE_ARN"),
     ("region", "AWS_REGION"),
     ("sso_region", "SSO_REGION"),
@@ -289,15 +302,26 @@ pub async fn examine(
     template: &str,
     limit: Duration,
 ) -> Vec<Finding> {
-    let (slack, identity_center, sender, audit, machine) = join5(
-        check_slack(settings, deployment, limit),
-        check_permission_sets(settings, deployment, limit),
-        check_sender(settings, deployment, limit),
-        check_audit(settings, deployment, limit),
-        check_state_machine(settings, deployment, template, limit),
+    let ((slack, identity_center, sender, audit, machine), sessions) = futures_util::future::join(
+        join5(
+            check_slack(settings, deployment, limit),
+            check_permission_sets(settings, deployment, limit),
+            check_sender(settings, deployment, limit),
+            check_audit(settings, deployment, limit),
+            check_state_machine(settings, deployment, template, limit),
+        ),
+        check_session_policy(settings, deployment, limit),
     )
     .await;
-    [slack, identity_center, vec![sender], audit, vec![machine]].concat()
+    [
+        slack,
+        identity_center,
+        vec![sender],
+        audit,
+        sessions,
+        vec![machine],
+    ]
+    .concat()
 }
 
 fn secret_name(source: &SecretSource) -> String {
@@ -541,10 +565,10 @@ async fn check_audit(settings: &Settings, deployment: &dyn Deployment, limit: Du
                 "audit role {role} in account {account} can be assumed and CloudTrail LookupEvents answers"
             )),
             Err(AuditAccessError::AssumeRole(e)) => Finding::problem(format!(
-                "audit role {role} in account {account} cannot be assumed ({e}): deploy infrastructure/modules/audit-role there (role_name = \"{role}\") trusting the report_role_arn output; to check it as yourself, add your role to the module's checker_role_arns"
+                "audit role {role} in account {account} cannot be assumed ({e}): deploy infrastructure/modules/target-account there (role_name = \"{role}\") trusting the report_role_arn and revoke_role_arn outputs; to check it as yourself, add your role to the module's checker_role_arns"
             )),
             Err(AuditAccessError::LookupEvents(e)) => Finding::problem(format!(
-                "CloudTrail LookupEvents fails as audit role {role} in account {account} ({e}): give the role cloudtrail:LookupEvents (infrastructure/modules/audit-role does)"
+                "CloudTrail LookupEvents fails as audit role {role} in account {account} ({e}): give the role cloudtrail:LookupEvents (infrastructure/modules/target-account does)"
             )),
             Err(AuditAccessError::NoAnswer(e)) => Finding::problem(format!(
                 "audit role {role} in account {account} could not be checked ({e}): check the network and try again"
@@ -552,6 +576,72 @@ async fn check_audit(settings: &Settings, deployment: &dyn Deployment, limit: Du
         }
     }))
     .await
+}
+
+/// Ending sessions needs the session revocation policy in every allowed
+/// account (reachable through the audit role, as revoke-access reaches it)
+/// and referenced by every allowed permission set, or the Deny it writes
+/// applies to nobody.
+async fn check_session_policy(
+    settings: &Settings,
+    deployment: &dyn Deployment,
+    limit: Duration,
+) -> Vec<Finding> {
+    let (Some(role), Some(policy)) = (
+        settings.audit_role_name.as_deref(),
+        settings.session_policy_name.as_deref(),
+    ) else {
+        return Vec::new();
+    };
+    let in_accounts = join_all(settings.accounts.iter().map(|account| async move {
+        match bounded(
+            limit,
+            "iam",
+            "GetPolicy",
+            deployment.session_policy_exists(account, role, policy),
+        )
+        .await
+        {
+            Ok(true) => Some(Finding::ok(format!(
+                "session revocation policy {policy} exists in account {account} (read as audit role {role})"
+            ))),
+            Ok(false) => Some(Finding::problem(format!(
+                "session revocation policy {policy} does not exist in account {account}: deploy infrastructure/modules/target-account there (session_revocation_policy_name = \"{policy}\")"
+            ))),
+            // The audit role's own line says it cannot be assumed.
+            Err(e) if e.service == "sts" => None,
+            Err(e) => Some(Finding::problem(format!(
+                "session revocation policy {policy} in account {account} cannot be read as audit role {role} ({e}): deploy this version of infrastructure/modules/target-account there, trusting revoke_role_arn"
+            ))),
+        }
+    }));
+    let instance = &settings.instance;
+    let attached = join_all(settings.permission_sets.iter().map(|ps| async move {
+        // A permission set that cannot be described has its own line.
+        bounded(limit, "sso", "DescribePermissionSet", deployment.permission_set(instance, ps))
+            .await
+            .ok()?;
+        Some(match bounded(
+            limit,
+            "sso",
+            "ListCustomerManagedPolicyReferencesInPermissionSet",
+            deployment.customer_managed_policies(instance, ps),
+        )
+        .await
+        {
+            Ok(names) if names.iter().any(|n| n == policy) => Finding::ok(format!(
+                "permission set {ps} references the session revocation policy {policy}"
+            )),
+            Ok(_) => Finding::problem(format!(
+                "permission set {ps} does not reference the session revocation policy {policy}, so ending sessions has no effect: attach it once (aws_ssoadmin_customer_managed_policy_attachment, or aws sso-admin attach-customer-managed-policy-reference-to-permission-set --instance-arn {instance} --permission-set-arn {ps} --customer-managed-policy-reference Name={policy}), then provision the permission set"
+            )),
+            Err(e) => Finding::problem(format!(
+                "the customer managed policies of permission set {ps} cannot be listed ({e}): allow these credentials sso:ListCustomerManagedPolicyReferencesInPermissionSet"
+            )),
+        })
+    }));
+    let (in_accounts, attached) = futures_util::future::join(in_accounts, attached).await;
+    in_accounts.into_iter().chain(attached).flatten().collect()
 }
 
 async fn check_state_machine(

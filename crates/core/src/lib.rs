@@ -20,6 +20,7 @@ pub mod ports;
 pub mod requester;
 pub mod retry;
 pub mod rules;
+pub mod sessions;
 pub mod slack;
 
 /// A stable, machine-readable name for an error: what a Lambda reports as

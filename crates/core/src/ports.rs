@@ -383,6 +383,33 @@ pub trait Ledger: Send + Sync + Debug {
     /// it is reported now, at most once a day).
     async fn note_drift(&self, key: &crate::ledger::LedgerKey, now: DateTime<Utc>)
     -> Result<bool, PortError>;
+    /// Takes the lease `name` for `owner` until `until` when
+    /// [`crate::sessions::lease_free`] says it may (an item of its own beside
+    /// the ledger's, out of the open-items index); `true` when taken.
+    async fn take_lease(
+        &self,
+        name: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, PortError>;
+    /// Gives the lease back if `owner` still holds it.
+    async fn end_lease(&self, name: &str, owner: &str) -> Result<(), PortError>;
+}
+
+// ------------------------------------------------------------ Session policy
+
+/// The session-revocation policy (`crate::sessions`) in target accounts,
+/// read and written through the audit role there.
+#[async_trait]
+pub trait SessionPolicy: Send + Sync + Debug {
+    /// The default version's document and every version's id
+    /// (`GetPolicy`, `GetPolicyVersion`, `ListPolicyVersions`).
+    async fn read(&self, account: &AccountId) -> Result<crate::sessions::PolicyState, PortError>;
+    /// `DeletePolicyVersion` (never the default).
+    async fn delete_version(&self, account: &AccountId, version_id: &str) -> Result<(), PortError>;
+    /// `CreatePolicyVersion` with `SetAsDefault`.
+    async fn write_default(&self, account: &AccountId, document: &str) -> Result<(), PortError>;
 }
 
 // ----------------------------------------------------------------------- Doctor
@@ -447,4 +474,20 @@ pub trait Deployment: Send + Sync + Debug {
     /// `DescribeStateMachine`'s definition; `None` when there is no such
     /// state machine.
     async fn state_machine_definition(&self, arn: &str) -> Result<Option<String>, PortError>;
+    /// `GetPolicy` on the session revocation policy `policy_name` in
+    /// `account`, as `role` there (the way revoke-access reaches it):
+    /// `Ok(false)` when there is no such policy.
+    async fn session_policy_exists(
+        &self,
+        account: &AccountId,
+        role: &str,
+        policy_name: &str,
+    ) -> Result<bool, PortError>;
+    /// `ListCustomerManagedPolicyReferencesInPermissionSet`, every page:
+    /// the names referenced.
+    async fn customer_managed_policies(
+        &self,
+        instance: &crate::domain::InstanceArn,
+        permission_set: &PermissionSetArn,
+    ) -> Result<Vec<String>, PortError>;
 }

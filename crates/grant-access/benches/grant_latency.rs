@@ -130,6 +130,7 @@ fn main() {
                 ledger_table: "local".into(),
                 slack: Some(settings.clone()),
                 cloudtrail_delay: Duration::from_secs(900),
+                end_sessions: revoke_access::EndSessions::NotConfigured,
             };
             let deps = revoke_access::Deps {
                 config: &revoke_config,
@@ -137,6 +138,7 @@ fn main() {
                 ledger: &ledger,
                 slack: &slack_api,
                 clock: &SystemClock,
+                session_policy: None,
             };
             revoke_access::handle(granted, &deps).await.unwrap();
             revoke_calls = delete.num_calls() + after.num_calls();

@@ -354,6 +354,8 @@ pub async fn run(opts: Options) -> Result<Outcome, String> {
                 mailer: Arc::new(Ses::from_sdk(&fn_sdk)),
                 alerts: None,
                 clock: clock.clone(),
+                // The demo configures no audit role: sessions are not ended.
+                session_policy: None,
             };
             let reconciler = Reconciler::in_process(
                 reconcile_access::Config::from_env(&lookup).map_err(e)?,

@@ -28,11 +28,12 @@ use break_glass_adapters::directory::IdentityStore;
 use break_glass_adapters::identity_center::SsoAdmin;
 use break_glass_adapters::ledger::DynamoLedger;
 use break_glass_adapters::mailer::Ses;
+use break_glass_adapters::session_policy::IamSessionPolicy;
 use break_glass_adapters::slack::{BotToken, SlackWebApi};
 use break_glass_adapters::{in_region, sdk_config, secrets};
 use break_glass_core::clock::{Clock, SystemClock};
 use break_glass_core::config::ProcessEnv;
-use break_glass_core::ports::{Alerts, IdentityCenter};
+use break_glass_core::ports::{Alerts, IdentityCenter, SessionPolicy};
 use break_glass_core::slack::SigningSecret;
 use break_glass_local::asl::Definition;
 use break_glass_local::binaries::LambdaBinaries;
@@ -326,8 +327,16 @@ async fn in_process(
         .alert_topic_arn
         .as_ref()
         .map(|arn| Arc::new(Sns::from_sdk(&sdk, arn)) as Arc<dyn Alerts>);
+    let session_policy = match &revoke.end_sessions {
+        revoke_access::EndSessions::On {
+            audit_role,
+            policy_name,
+        } => Some(Arc::new(IamSessionPolicy::new(&sdk, audit_role, policy_name)) as Arc<dyn SessionPolicy>),
+        _ => None,
+    };
     let functions = Functions {
         grant_rules: break_glass_local::runner::grant_rules(&grant, &sdk),
+        session_policy,
         directory: Arc::new(IdentityStore::from_sdk(&sso_sdk, &grant.identity_store_id)),
         ledger: Arc::new(DynamoLedger::from_sdk(&sdk, &grant.ledger_table)),
         trail: Arc::new(CloudTrailLookup::new(&sdk, report.audit_role_name.clone())),

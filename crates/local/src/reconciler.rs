@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use break_glass_core::clock::Clock;
-use break_glass_core::ports::{Alerts, IdentityCenter, Ledger, Slack};
+use break_glass_core::ports::{Alerts, IdentityCenter, Ledger, SessionPolicy, Slack};
 use serde_json::{Value, json};
 
 use crate::binaries::LambdaBinaries;
@@ -32,6 +32,7 @@ pub enum With {
         slack: Arc<dyn Slack>,
         alerts: Option<Arc<dyn Alerts>>,
         clock: Arc<dyn Clock>,
+        session_policy: Option<Arc<dyn SessionPolicy>>,
     },
     /// The compiled reconcile-access binary (it reaches the local state
     /// machine through the Step Functions API this process serves).
@@ -51,6 +52,11 @@ impl Reconciler {
     /// Identity Center revoke-access deletes through.
     pub fn in_process(config: reconcile_access::Config, functions: &Functions) -> Arc<Self> {
         let state_machine_arn = config.state_machine_arn.clone();
+        // Only when the reconciler is configured to clean up.
+        let session_policy = config
+            .session_policy
+            .as_ref()
+            .and(functions.session_policy.clone());
         Self::new(
             With::InProcess {
                 config: Box::new(config),
@@ -59,6 +65,7 @@ impl Reconciler {
                 slack: functions.slack.clone(),
                 alerts: functions.alerts.clone(),
                 clock: functions.clock.clone(),
+                session_policy,
             },
             state_machine_arn,
         )
@@ -118,6 +125,7 @@ impl Reconciler {
                 slack,
                 alerts,
                 clock,
+                session_policy,
             } => {
                 let deps = reconcile_access::Deps {
                     config,
@@ -127,6 +135,7 @@ impl Reconciler {
                     slack: slack.as_ref(),
                     alerts: alerts.as_deref(),
                     clock: clock.as_ref(),
+                    session_policy: session_policy.as_deref(),
                 };
                 reconcile_access::handle(event, &deps)
                     .await

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use break_glass_core::clock::Clock;
 use break_glass_core::ports::{
     Alerts, AuditTrail, Directory, ExecutionStatus, Executions, IdentityCenter, Ledger, Mailer, PortError,
-    PortErrorKind, Slack, StartOutcome,
+    PortErrorKind, SessionPolicy, Slack, StartOutcome,
 };
 use break_glass_core::requester::PolicyRules;
 use chrono::{DateTime, Utc};
@@ -61,6 +61,9 @@ pub struct Functions {
     pub clock: Arc<dyn Clock>,
     /// The policy's rules grant-access checks again ([`grant_rules`]).
     pub grant_rules: Arc<PolicyRules>,
+    /// The session revocation policy revoke-access ends sessions in, when
+    /// its configuration says to (`AUDIT_ROLE_NAME`).
+    pub session_policy: Option<Arc<dyn SessionPolicy>>,
 }
 
 /// grant-access's rules as its `main.rs` builds them: from
@@ -125,6 +128,7 @@ impl Tasks for Functions {
                     ledger: f.ledger.as_ref(),
                     slack: f.slack.as_ref(),
                     clock: f.clock.as_ref(),
+                    session_policy: f.session_policy.as_deref(),
                 };
                 revoke_access::handle(input, &deps).await.map_err(task_error)
             }

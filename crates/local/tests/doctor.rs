@@ -34,6 +34,7 @@ struct Deployed {
     permission_set_arn: String,
     sender: String,
     audit_role: String,
+    session_policy: String,
     state_machine_arn: String,
     function_arns: serde_json::Value,
 }
@@ -66,6 +67,31 @@ async fn create_role(account: &str, name: &str) {
             ("Version", "2010-05-08"),
             ("RoleName", name),
             ("AssumeRolePolicyDocument", &trust.to_string()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(answer.status().is_success(), "{}", answer.text().await.unwrap());
+}
+
+/// The session revocation policy in `account`, as modules/target-account
+/// creates it.
+async fn create_policy(account: &str, name: &str) {
+    let document = json!({"Version": "2012-10-17", "Statement": [{"Sid": "NoSessionsRevoked", "Effect": "Deny",
+        "Action": "*", "Resource": "*",
+        "Condition": {"DateLessThan": {"aws:TokenIssueTime": "1970-01-01T00:00:00Z"}}}]});
+    let answer = reqwest::Client::new()
+        .post(format!("{}/", moto::endpoint()))
+        .header(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0",
+        )
+        .header("x-moto-account-id", account)
+        .form(&[
+            ("Action", "CreatePolicy"),
+            ("Version", "2010-05-08"),
+            ("PolicyName", name),
+            ("PolicyDocument", &document.to_string()),
         ])
         .send()
         .await
@@ -123,9 +149,24 @@ impl Deployed {
         let sender = format!("{}@example.com", unique("doctor"));
         moto::verify_sender(&sdk, &sender).await;
         let audit_role = unique("audit");
+        let session_policy = unique("session-revocations");
         for account in [ACCOUNT_A, ACCOUNT_B] {
             create_role(account, &audit_role).await;
+            create_policy(account, &session_policy).await;
         }
+        aws_sdk_ssoadmin::Client::new(&sdk)
+            .attach_customer_managed_policy_reference_to_permission_set()
+            .instance_arn(&fx.instance_arn)
+            .permission_set_arn(&fx.permission_set_arn)
+            .customer_managed_policy_reference(
+                aws_sdk_ssoadmin::types::CustomerManagedPolicyReference::builder()
+                    .name(&session_policy)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
         let name = unique("bg");
         let function_arns: serde_json::Value = [
             "access-requested",
@@ -157,6 +198,7 @@ impl Deployed {
             permission_set_arn: fx.permission_set_arn,
             sender,
             audit_role,
+            session_policy,
             function_arns,
             sdk,
         }
@@ -174,6 +216,8 @@ impl Deployed {
             "allowed_permission_set_arns": out(json!([self.permission_set_arn])),
             "report_sender": out(json!(self.sender)),
             "audit_role_name": out(json!(self.audit_role)),
+            "session_revocation_policy_name": out(json!(self.session_policy)),
+            "end_sessions_on_revoke": out(json!(true)),
             "state_machine_arn": out(json!(self.state_machine_arn)),
             "region": out(json!("us-east-1")),
             "function_arns": out(self.function_arns.clone()),
@@ -217,8 +261,9 @@ async fn a_healthy_deployment_passes_every_check() {
     assert!(problems(&findings).is_empty(), "{findings:#?}");
     let text: Vec<String> = findings.iter().map(|f| f.text.clone()).collect();
     // 2 secrets, auth.test, the permission set, 2 provisionings, the
-    // sender, 2 audit roles, the state machine.
-    assert_eq!(text.len(), 10, "{text:#?}");
+    // sender, 2 audit roles, the session policy in 2 accounts and
+    // referenced by the permission set, the state machine.
+    assert_eq!(text.len(), 13, "{text:#?}");
     for expected in [
         format!("Slack signing secret {} holds a value", d.signing_secret_arn),
         format!(
@@ -233,6 +278,14 @@ async fn a_healthy_deployment_passes_every_check() {
         format!(
             "state machine {} runs the shipped definition (statemachine/break-glass.asl.json)",
             d.state_machine_arn
+        ),
+        format!(
+            "session revocation policy {} exists in account {ACCOUNT_B} (read as audit role {})",
+            d.session_policy, d.audit_role
+        ),
+        format!(
+            "permission set {} references the session revocation policy {}",
+            d.permission_set_arn, d.session_policy
         ),
     ] {
         assert!(text.contains(&expected), "{expected}\nnot in {text:#?}");
@@ -313,6 +366,7 @@ async fn a_permission_set_not_provisioned_to_an_account_is_named() {
     let other = "333333333333";
     s.accounts.insert(other.parse().unwrap());
     create_role(other, &d.audit_role).await;
+    create_policy(other, &d.session_policy).await;
     let p = only_problem(&d.check(&s).await);
     assert_eq!(
         p,
@@ -360,9 +414,9 @@ async fn an_audit_role_that_cannot_be_assumed_is_named() {
             "{line}"
         );
         assert!(line.contains("AccessDenied"), "{line}");
-        assert!(line.contains("trusting the report_role_arn output"), "{line}");
         assert!(
-            line.ends_with("add your role to the module's checker_role_arns"),
+            line.contains("trusting the report_role_arn and revoke_role_arn outputs")
+                && line.ends_with("add your role to the module's checker_role_arns"),
             "{line}"
         );
     }
@@ -375,6 +429,37 @@ async fn an_audit_role_that_cannot_be_assumed_is_named() {
         )),
         "{p}"
     );
+}
+
+#[tokio::test]
+async fn a_session_policy_missing_or_not_referenced_is_named() {
+    let d = Deployed::healthy().await;
+    let mut outputs = d.outputs();
+    outputs["session_revocation_policy_name"]["value"] = json!("not-deployed");
+    let env = map_env([("SLACK_API_URL", &d.slack.api_url())]);
+    let settings = Settings::from_outputs(&outputs.to_string(), &env).unwrap();
+    let p = problems(&d.check(&settings).await);
+    assert_eq!(p.len(), 3, "{p:#?}");
+    for account in [ACCOUNT_A, ACCOUNT_B] {
+        assert!(
+            p.contains(&format!(
+                "session revocation policy not-deployed does not exist in account {account}: deploy infrastructure/modules/target-account there (session_revocation_policy_name = \"not-deployed\")"
+            )),
+            "{p:#?}"
+        );
+    }
+    assert!(
+        p[2].starts_with(&format!(
+            "permission set {} does not reference the session revocation policy not-deployed",
+            d.permission_set_arn
+        )),
+        "{p:#?}"
+    );
+
+    // Switched off: nothing to check.
+    outputs["end_sessions_on_revoke"]["value"] = json!(false);
+    let settings = Settings::from_outputs(&outputs.to_string(), &env).unwrap();
+    assert!(problems(&d.check(&settings).await).is_empty());
 }
 
 #[tokio::test]
@@ -464,11 +549,11 @@ async fn the_command_reads_terraform_outputs_from_stdin_and_exits_by_what_it_fou
     let (code, stdout, stderr) = cli(&d, &["--outputs", "-"], &[], Some(d.outputs().to_string())).await;
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 11, "{stdout}");
+    assert_eq!(lines.len(), 14, "{stdout}");
     assert!(lines.iter().all(|l| l.starts_with("ok      ")), "{stdout}");
     assert_eq!(
-        lines[10],
-        "ok      no policy rules: the allow lists decide who may break glass"
+        lines.last().copied(),
+        Some("ok      no policy rules: the allow lists decide who may break glass")
     );
 
     // The same deployment with its sender unverified and its state machine
@@ -492,7 +577,7 @@ async fn the_command_reads_terraform_outputs_from_stdin_and_exits_by_what_it_fou
     assert!(problems[1].contains("does not exist: terraform apply the module"));
     assert_eq!(
         stdout.lines().filter(|l| l.starts_with("ok      ")).count(),
-        9,
+        12,
         "{stdout}"
     );
     assert!(stderr.contains("2 problems"), "{stderr}");
@@ -510,11 +595,12 @@ async fn the_command_reads_the_functions_environment_without_outputs() {
         ("ALLOWED_PERMISSION_SET_ARNS", d.permission_set_arn.clone()),
         ("REPORT_SENDER", d.sender.clone()),
         ("AUDIT_ROLE_NAME", d.audit_role.clone()),
+        ("SESSION_REVOCATION_POLICY_NAME", d.session_policy.clone()),
         ("STATE_MACHINE_ARN", d.state_machine_arn.clone()),
     ];
     let (code, stdout, stderr) = cli(&d, &[], &env, None).await;
     assert_eq!(code, 0, "{stdout}\n{stderr}");
-    assert_eq!(stdout.lines().count(), 11, "{stdout}");
+    assert_eq!(stdout.lines().count(), 14, "{stdout}");
 
     // A missing variable is named before anything is asked.
     let (code, stdout, stderr) = cli(&d, &[], &env[1..], None).await;

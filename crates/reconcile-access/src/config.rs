@@ -22,6 +22,16 @@ pub struct Config {
     /// `DescribeExecution` is eventually consistent: "ended" is trusted for
     /// holders that joined at least this long ago (or named by the event).
     pub min_age: Duration,
+    /// The audit role and the session revocation policy: sweeps drop the
+    /// Denies whose sessions have expired from every allowed account's
+    /// policy. `None`: sessions are not ended, nothing to clean.
+    pub session_policy: Option<SessionPolicySettings>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionPolicySettings {
+    pub audit_role: String,
+    pub policy_name: String,
 }
 
 impl Config {
@@ -33,7 +43,14 @@ impl Config {
                 reason: "between 1 and 1440 minutes".into(),
             });
         }
+        let session_policy =
+            config::optional(env, "AUDIT_ROLE_NAME").map(|audit_role| SessionPolicySettings {
+                audit_role,
+                policy_name: config::optional(env, "SESSION_REVOCATION_POLICY_NAME")
+                    .unwrap_or_else(|| break_glass_core::sessions::DEFAULT_POLICY_NAME.to_string()),
+            });
         Ok(Self {
+            session_policy,
             instance: config::required_parsed(env, "SSO_INSTANCE_ARN")?,
             sso_region: config::region(env, "SSO_REGION")?,
             ledger_table: config::required(env, "GRANT_LEDGER_TABLE")?,

@@ -24,10 +24,10 @@ use break_glass_core::access::{Limits, Reconciled, reconcile_item, tell_channel}
 use break_glass_core::clock::Clock;
 use break_glass_core::ledger::{Holder, HolderStatus, LedgerItem, LedgerKey};
 use break_glass_core::ports::{
-    Alerts, ExecutionStatus, Executions, IdentityCenter, Ledger, PortError, Slack,
+    Alerts, ExecutionStatus, Executions, IdentityCenter, Ledger, PortError, SessionPolicy, Slack,
 };
 use break_glass_core::retry::{Deadline, with_retries};
-pub use config::Config;
+pub use config::{Config, SessionPolicySettings};
 use lambda_runtime::Diagnostic;
 use serde::Serialize;
 use serde_json::Value;
@@ -42,6 +42,9 @@ pub struct Deps<'a> {
     pub slack: &'a dyn Slack,
     pub alerts: Option<&'a dyn Alerts>,
     pub clock: &'a dyn Clock,
+    /// The target accounts' session revocation policy, through the audit
+    /// role; `None` unless `config.session_policy` is set.
+    pub session_policy: Option<&'a dyn SessionPolicy>,
 }
 
 #[derive(Debug, Error)]
@@ -110,6 +113,9 @@ pub struct Summary {
     /// Items that changed while we looked: the next run decides.
     pub changed: usize,
     pub drift: Vec<String>,
+    /// Accounts whose session revocation policy had expired Denies dropped.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub session_policies_cleaned: Vec<String>,
     pub errors: Vec<String>,
 }
 
@@ -158,8 +164,35 @@ pub async fn handle(event: Value, deps: &Deps<'_>) -> Result<Value, ReconcileErr
     if trigger == Trigger::Sweep && !deadline.passed(clock) {
         drift(deps, &mut summary).await;
     }
+    if trigger == Trigger::Sweep && !deadline.passed(clock) {
+        clean_session_policies(deps, &me, &mut summary).await;
+    }
     tracing::info!(?summary, "reconciled");
     Ok(serde_json::to_value(&summary).unwrap_or_default())
+}
+
+/// How long cleaning one account's session policy may take.
+const CLEANUP_BUDGET: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Drops the Denies whose sessions have all expired from each allowed
+/// account's session revocation policy, so a stale statement goes even
+/// when no later revoke writes to that account. An expired Deny only
+/// matches expired credentials: leaving one for the next sweep is harmless.
+async fn clean_session_policies(deps: &Deps<'_>, me: &str, summary: &mut Summary) {
+    let Some(policy) = deps.session_policy else {
+        return;
+    };
+    for account in &deps.config.accounts {
+        let work = break_glass_core::sessions::clean_up(policy, deps.ledger, deps.clock, account, me);
+        match tokio::time::timeout(CLEANUP_BUDGET, work).await {
+            Ok(Ok(true)) => summary.session_policies_cleaned.push(account.to_string()),
+            Ok(Ok(false)) => {}
+            Ok(Err(e)) => summary.errors.push(format!("session policy in {account}: {e}")),
+            Err(_) => summary
+                .errors
+                .push(format!("session policy in {account}: no answer in time")),
+        }
+    }
 }
 
 async fn reconcile_one(

@@ -4,11 +4,12 @@ use break_glass_adapters::alerts::Sns;
 use break_glass_adapters::executions::StepFunctions;
 use break_glass_adapters::identity_center::SsoAdmin;
 use break_glass_adapters::ledger::DynamoLedger;
+use break_glass_adapters::session_policy::IamSessionPolicy;
 use break_glass_adapters::slack::{BotToken, SlackWebApi};
 use break_glass_adapters::{in_region, sdk_config, secrets};
 use break_glass_core::clock::SystemClock;
 use break_glass_core::config::ProcessEnv;
-use break_glass_core::ports::Alerts;
+use break_glass_core::ports::{Alerts, SessionPolicy};
 use lambda_runtime::{LambdaEvent, service_fn};
 use reconcile_access::{Config, Deps, handle};
 use serde_json::Value;
@@ -29,7 +30,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .alert_topic_arn
         .as_ref()
         .map(|arn| Sns::from_sdk(&sdk, arn));
+    let session_policy = config
+        .session_policy
+        .as_ref()
+        .map(|p| IamSessionPolicy::new(&sdk, &p.audit_role, &p.policy_name));
     let deps = Deps {
+        session_policy: session_policy.as_ref().map(|p| p as &dyn SessionPolicy),
         config: &config,
         ledger: &ledger,
         identity_center: &identity_center,

@@ -105,6 +105,7 @@ impl World {
                 alert_slack_channel: Some(ALERTS.into()),
                 alert_topic_arn: Some("arn:aws:sns:us-east-1:123456789012:alerts".into()),
                 min_age: Duration::from_secs(15 * 60),
+                session_policy: None,
             },
             clock: ManualClock::new("2026-11-30T09:00:00Z".parse().unwrap()),
             sdk,
@@ -164,6 +165,7 @@ impl World {
             slack: &self.slack_api,
             alerts: Some(&self.alerts),
             clock: &self.clock,
+            session_policy: None,
         }
     }
 

@@ -99,6 +99,7 @@ fn summarise(n: u64) {
         granted_at: base,
         revoked_at: base + chrono::Duration::hours(1),
         sessions_valid_until: base + chrono::Duration::hours(2),
+        sessions_ended: false,
         window_start: base,
         window_end: base + chrono::Duration::hours(2),
         source: "bench".into(),

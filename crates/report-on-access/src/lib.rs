@@ -256,6 +256,7 @@ pub async fn handle(input: Value, deps: &Deps<'_>) -> Result<Value, ReportError>
         granted_at: grant.granted_at,
         revoked_at: revoke.revoked_at,
         sessions_valid_until: revoke.sessions_valid_until,
+        sessions_ended: revoke.sessions_ended,
         window_start,
         window_end,
         source,

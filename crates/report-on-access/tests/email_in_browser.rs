@@ -128,6 +128,7 @@ fn report() -> (ReportContext, Summary) {
         granted_at: t("2026-11-30T09:00:05Z"),
         revoked_at: t("2026-11-30T10:00:05Z"),
         sessions_valid_until: t("2026-11-30T11:00:05Z"),
+        sessions_ended: false,
         window_start: t("2026-11-30T08:55:05Z"),
         window_end: t("2026-11-30T11:00:05Z"),
         source: "CloudTrail LookupEvents in eu-west-1, us-east-1".into(),

@@ -58,6 +58,8 @@ fn revoked_execution(slack: &SlackStandIn) -> Execution {
         sessions_valid_until: t("2026-11-30T11:00:05Z"),
         report_at: t("2026-11-30T11:15:05Z"),
         slack_unreachable: None,
+        sessions_ended: false,
+        sessions_not_ended: None,
     });
     e
 }

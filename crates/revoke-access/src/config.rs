@@ -18,6 +18,21 @@ pub struct Config {
     /// How long after the last session could have ended the report waits for
     /// CloudTrail to deliver (about 5 min on average, 15 min or more happens).
     pub cloudtrail_delay: Duration,
+    /// Whether and how the sessions opened during the grant are ended.
+    pub end_sessions: EndSessions,
+}
+
+/// Ending the sessions opened during a grant (`break_glass_core::sessions`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EndSessions {
+    /// `AUDIT_ROLE_NAME` names the role to assume in the target account, and
+    /// `SESSION_REVOCATION_POLICY_NAME` (default
+    /// `break-glass-session-revocations`) the policy written through it.
+    On { audit_role: String, policy_name: String },
+    /// `END_SESSIONS_ON_REVOKE=false`: switched off on purpose.
+    SwitchedOff,
+    /// No audit role: nothing to write the Deny through.
+    NotConfigured,
 }
 
 impl Config {
@@ -29,7 +44,32 @@ impl Config {
                 reason: "at most 1440 (a day)".into(),
             });
         }
+        let audit_role = config::optional(env, "AUDIT_ROLE_NAME");
+        let policy_name = config::optional(env, "SESSION_REVOCATION_POLICY_NAME")
+            .unwrap_or_else(|| break_glass_core::sessions::DEFAULT_POLICY_NAME.to_string());
+        if !is_iam_name(&policy_name) {
+            return Err(ConfigError::Invalid {
+                var: "SESSION_REVOCATION_POLICY_NAME",
+                reason: "an IAM policy name: 1 to 128 of A-Z a-z 0-9 + = , . @ _ -".into(),
+            });
+        }
+        let wanted = config::parsed::<bool>(env, "END_SESSIONS_ON_REVOKE")?;
+        let end_sessions = match (wanted, audit_role) {
+            (Some(false), _) => EndSessions::SwitchedOff,
+            (Some(true), None) => {
+                return Err(ConfigError::Invalid {
+                    var: "END_SESSIONS_ON_REVOKE",
+                    reason: "true needs AUDIT_ROLE_NAME, the role the Deny is written through".into(),
+                });
+            }
+            (_, Some(audit_role)) => EndSessions::On {
+                audit_role,
+                policy_name,
+            },
+            (None, None) => EndSessions::NotConfigured,
+        };
         Ok(Self {
+            end_sessions,
             instance: config::required_parsed(env, "SSO_INSTANCE_ARN")?,
             sso_region: config::region(env, "SSO_REGION")?,
             ledger_table: config::required(env, "GRANT_LEDGER_TABLE")?,
@@ -43,6 +83,13 @@ impl Config {
             cloudtrail_delay: Duration::from_secs(delay_minutes * 60),
         })
     }
+}
+
+fn is_iam_name(name: &str) -> bool {
+    (1..=128).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
 }
 
 #[cfg(test)]
@@ -85,5 +132,55 @@ mod tests {
             err.to_string(),
             "environment variable GRANT_LEDGER_TABLE is required but not set"
         );
+    }
+
+    #[test]
+    fn ending_sessions_is_on_with_an_audit_role_unless_switched_off() {
+        let base = [
+            ("SSO_INSTANCE_ARN", "arn:aws:sso:::instance/ssoins-1"),
+            ("GRANT_LEDGER_TABLE", "ledger"),
+        ];
+        let [a, b] = base;
+        assert_eq!(
+            Config::from_env(&map_env(base)).unwrap().end_sessions,
+            EndSessions::NotConfigured
+        );
+        assert_eq!(
+            Config::from_env(&map_env([a, b, ("AUDIT_ROLE_NAME", "break-glass-audit")]))
+                .unwrap()
+                .end_sessions,
+            EndSessions::On {
+                audit_role: "break-glass-audit".into(),
+                policy_name: "break-glass-session-revocations".into()
+            }
+        );
+        let off = [
+            a,
+            b,
+            ("AUDIT_ROLE_NAME", "audit"),
+            ("END_SESSIONS_ON_REVOKE", "false"),
+        ];
+        assert_eq!(
+            Config::from_env(&map_env(off)).unwrap().end_sessions,
+            EndSessions::SwitchedOff
+        );
+        let named = [
+            a,
+            b,
+            ("AUDIT_ROLE_NAME", "audit"),
+            ("SESSION_REVOCATION_POLICY_NAME", "mine"),
+        ];
+        assert!(matches!(
+            Config::from_env(&map_env(named)).unwrap().end_sessions,
+            EndSessions::On { policy_name, .. } if policy_name == "mine"
+        ));
+        for (var, bad) in [
+            ("END_SESSIONS_ON_REVOKE", "yes"),
+            ("SESSION_REVOCATION_POLICY_NAME", "no spaces"),
+            ("END_SESSIONS_ON_REVOKE", "true"),
+        ] {
+            let err = Config::from_env(&map_env([a, b, (var, bad)])).unwrap_err();
+            assert!(err.to_string().contains(var), "{err}");
+        }
     }
 }

@@ -17,9 +17,10 @@ use break_glass_core::access::{LedgerError, Limits, release, tell_thread, utc_ti
 use break_glass_core::clock::Clock;
 use break_glass_core::contract::{ContractError, Execution, Revoke, RevokeOutcome, whole_seconds};
 use break_glass_core::ledger::{LedgerKey, Released};
-use break_glass_core::ports::{IdentityCenter, Ledger, PortError, Slack};
+use break_glass_core::ports::{IdentityCenter, Ledger, PortError, SessionPolicy, Slack};
 use break_glass_core::retry::Deadline;
-pub use config::Config;
+use break_glass_core::sessions::{self, SessionDeny, SessionsEnded};
+pub use config::{Config, EndSessions};
 use lambda_runtime::Diagnostic;
 use serde_json::Value;
 use thiserror::Error;
@@ -31,6 +32,9 @@ pub struct Deps<'a> {
     pub ledger: &'a dyn Ledger,
     pub slack: &'a dyn Slack,
     pub clock: &'a dyn Clock,
+    /// The target accounts' session-revocation policy, through the audit
+    /// role; `None` unless `config.end_sessions` is `On`.
+    pub session_policy: Option<&'a dyn SessionPolicy>,
 }
 
 #[derive(Debug, Error)]
@@ -87,25 +91,19 @@ pub async fn handle(input: Value, deps: &Deps<'_>) -> Result<Value, RevokeError>
         tracing::error!(execution = %execution.execution_name, error_type = e.error_type(), error = %e, "revoke failed");
     }
     let revoke = result?;
-    let grant = execution.grant()?;
     let request = &execution.request;
     let now = deps.clock.now();
-    let who = format!("<@{}>", request.requester.slack_user_id);
-    let what = format!("{} in {}", grant.permission_set_name, request.account_id);
-    let text = match &revoke.outcome {
-        RevokeOutcome::Deleted | RevokeOutcome::AlreadyGone => format!(
-            ":lock: Access removed: {who} no longer has {what}. Sessions opened before now stay valid until {} \
-             (the permission set's session length); the activity report follows after that.",
-            utc_time(revoke.sessions_valid_until, now)
-        ),
-        RevokeOutcome::LeftPreExisting => format!(
-            ":information_source: Break glass is over. {who} keeps {what}: they had it before breaking glass, so it was left in place."
-        ),
-        RevokeOutcome::LeftForLaterGrant { execution_name } => format!(
-            ":information_source: This grant is over, but {who} keeps {what} for now: another break-glass grant \
-             ({execution_name}) still holds it, and the last grant to end removes it."
-        ),
-    };
+    let mut revoke = revoke;
+    // Only a removal ends sessions: standing access and access another
+    // grant still holds are not ours to cut. After the verified removal,
+    // never before, and never able to fail or undo it.
+    if matches!(
+        revoke.outcome,
+        RevokeOutcome::Deleted | RevokeOutcome::AlreadyGone
+    ) {
+        end_grant_sessions(&execution, &mut revoke, deps).await;
+    }
+    let text = thread_text(&execution, &revoke, now);
     tracing::info!(
         execution = %execution.execution_name,
         outcome = ?revoke.outcome,
@@ -113,7 +111,6 @@ pub async fn handle(input: Value, deps: &Deps<'_>) -> Result<Value, RevokeError>
         report_at = %revoke.report_at,
         "revoke done"
     );
-    let mut revoke = revoke;
     if !tell_thread(deps.slack, request, &text).await {
         revoke.slack_unreachable = Some(
             "Slack could not be reached (or no bot token is configured): the thread was not told".into(),
@@ -171,7 +168,110 @@ async fn revoke(execution: &Execution, deps: &Deps<'_>) -> Result<Revoke, Revoke
         sessions_valid_until,
         report_at: sessions_valid_until + delay,
         slack_unreachable: None,
+        sessions_ended: false,
+        sessions_not_ended: None,
     })
+}
+
+/// `revoke.sessions_not_ended` when ending sessions is switched off.
+pub const SWITCHED_OFF: &str = "switched off (END_SESSIONS_ON_REVOKE=false)";
+/// `revoke.sessions_not_ended` without an audit role to write through.
+pub const NOT_CONFIGURED: &str = "not configured (no audit role)";
+
+/// Adds the Deny on the user's earlier credentials to the target account's
+/// session policy, within [`sessions::BUDGET`], and records what was
+/// verified. When it is, the report need not wait out the session duration.
+async fn end_grant_sessions(execution: &Execution, revoke: &mut Revoke, deps: &Deps<'_>) {
+    let (policy, policy_name) = match (&deps.config.end_sessions, deps.session_policy) {
+        (EndSessions::On { policy_name, .. }, Some(policy)) => (policy, policy_name),
+        (EndSessions::SwitchedOff, _) => {
+            revoke.sessions_not_ended = Some(SWITCHED_OFF.into());
+            return;
+        }
+        _ => {
+            revoke.sessions_not_ended = Some(NOT_CONFIGURED.into());
+            return;
+        }
+    };
+    let Ok(grant) = execution.grant() else { return };
+    let clock = deps.clock;
+    let deny = SessionDeny {
+        user_id: grant.user_id.clone(),
+        // revoked_at is cut to whole seconds: the next second covers every
+        // credential issued before the removal was verified.
+        issued_before: revoke.revoked_at + chrono::Duration::seconds(1),
+        until: revoke.sessions_valid_until,
+    };
+    let account = &execution.request.account_id;
+    let work = sessions::end_sessions(
+        policy,
+        deps.ledger,
+        clock,
+        account,
+        &deny,
+        &execution.execution_name,
+        Deadline::after(clock, sessions::BUDGET),
+    );
+    // The deadline is checked between calls; this bounds a call that hangs.
+    let ended = tokio::time::timeout(sessions::BUDGET + Duration::from_secs(5), work)
+        .await
+        .unwrap_or_else(|_| SessionsEnded::NotEnded("IAM did not answer in time".into()));
+    match ended {
+        SessionsEnded::Ended => {
+            let at = whole_seconds(clock.now()) + chrono::Duration::seconds(1);
+            let delay = chrono::Duration::from_std(deps.config.cloudtrail_delay).unwrap_or_default();
+            revoke.sessions_ended = true;
+            revoke.sessions_valid_until = at.min(revoke.sessions_valid_until);
+            revoke.report_at = revoke.sessions_valid_until + delay;
+            tracing::info!(account = %account, policy = %policy_name, "sessions ended");
+        }
+        SessionsEnded::NotEnded(why) => {
+            tracing::warn!(account = %account, policy = %policy_name, reason = %why, "sessions not ended");
+            revoke.sessions_not_ended = Some(why);
+        }
+    }
+}
+
+fn thread_text(execution: &Execution, revoke: &Revoke, now: chrono::DateTime<chrono::Utc>) -> String {
+    let request = &execution.request;
+    let who = format!("<@{}>", request.requester.slack_user_id);
+    let what = match execution.grant() {
+        Ok(grant) => format!("{} in {}", grant.permission_set_name, request.account_id),
+        Err(_) => format!("access in {}", request.account_id),
+    };
+    let until = utc_time(revoke.sessions_valid_until, now);
+    match &revoke.outcome {
+        RevokeOutcome::Deleted | RevokeOutcome::AlreadyGone if revoke.sessions_ended => format!(
+            ":lock: Access removed: {who} no longer has {what}, and the sessions opened during the grant \
+             were ended at {until} (credentials issued before the revoke are denied); the activity report follows."
+        ),
+        RevokeOutcome::Deleted | RevokeOutcome::AlreadyGone => {
+            let why = match revoke.sessions_not_ended.as_deref() {
+                Some(SWITCHED_OFF) => {
+                    " They were not ended, on purpose: ending sessions on revoke is switched off.".to_string()
+                }
+                Some(NOT_CONFIGURED) => String::new(),
+                Some(why) => format!(" They could not be ended: {why}."),
+                None => String::new(),
+            };
+            let base = format!(
+                ":lock: Access removed: {who} no longer has {what}. Sessions opened before now stay valid until {until} \
+                 (the permission set's session length)"
+            );
+            if why.is_empty() {
+                format!("{base}; the activity report follows after that.")
+            } else {
+                format!("{base}.{why} The activity report follows after that.")
+            }
+        }
+        RevokeOutcome::LeftPreExisting => format!(
+            ":information_source: Break glass is over. {who} keeps {what}: they had it before breaking glass, so it was left in place."
+        ),
+        RevokeOutcome::LeftForLaterGrant { execution_name } => format!(
+            ":information_source: This grant is over, but {who} keeps {what} for now: another break-glass grant \
+             ({execution_name}) still holds it, and the last grant to end removes it."
+        ),
+    }
 }
 
 /// revoke-access's retries and polling stop here, inside its 300 s Lambda

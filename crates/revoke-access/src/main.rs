@@ -2,11 +2,13 @@
 
 use break_glass_adapters::identity_center::SsoAdmin;
 use break_glass_adapters::ledger::DynamoLedger;
+use break_glass_adapters::session_policy::IamSessionPolicy;
 use break_glass_adapters::{in_region, sdk_config, slack_or_unreachable};
 use break_glass_core::clock::SystemClock;
 use break_glass_core::config::ProcessEnv;
+use break_glass_core::ports::SessionPolicy;
 use lambda_runtime::{LambdaEvent, service_fn};
-use revoke_access::{Config, Deps, handle};
+use revoke_access::{Config, Deps, EndSessions, handle};
 use serde_json::Value;
 
 #[tokio::main]
@@ -21,7 +23,15 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         config.instance.clone(),
     );
     let ledger = DynamoLedger::from_sdk(&sdk, &config.ledger_table);
+    let session_policy = match &config.end_sessions {
+        EndSessions::On {
+            audit_role,
+            policy_name,
+        } => Some(IamSessionPolicy::new(&sdk, audit_role, policy_name)),
+        _ => None,
+    };
     let deps = Deps {
+        session_policy: session_policy.as_ref().map(|p| p as &dyn SessionPolicy),
         config: &config,
         identity_center: &identity_center,
         ledger: &ledger,

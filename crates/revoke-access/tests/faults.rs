@@ -108,6 +108,7 @@ async fn revoke_with_token(
             api_url: slack.api_url(),
         }),
         cloudtrail_delay: Duration::from_secs(900),
+        end_sessions: revoke_access::EndSessions::NotConfigured,
     };
     let ledger = ledger_after_the_grant(&granted()).await;
     let deps = revoke_access::Deps {
@@ -116,6 +117,7 @@ async fn revoke_with_token(
         ledger: &ledger,
         slack: &slack_api,
         clock: &clock,
+        session_policy: None,
     };
     let result = revoke_access::handle(serde_json::to_value(granted()).unwrap(), &deps).await;
     (result, slack.posts().into_iter().map(|p| p.text).collect())

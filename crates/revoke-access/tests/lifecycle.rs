@@ -74,6 +74,7 @@ impl World {
                 ledger_table: table,
                 slack: Some(settings),
                 cloudtrail_delay: Duration::from_secs(15 * 60),
+                end_sessions: revoke_access::EndSessions::NotConfigured,
             },
             clock: ManualClock::new("2026-11-30T09:00:00Z".parse().unwrap()),
             sdk,
@@ -130,6 +131,7 @@ impl World {
             ledger: &self.ledger,
             slack: &self.slack_api,
             clock: &self.clock,
+            session_policy: None,
         };
         revoke_access::handle(granted.clone(), &deps).await
     }

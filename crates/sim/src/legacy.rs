@@ -378,5 +378,7 @@ async fn revoke(execution: &Execution, deps: &Deps<'_>) -> Result<Revoke, TaskEr
         sessions_valid_until,
         report_at: sessions_valid_until + chrono::Duration::minutes(15),
         slack_unreachable: None,
+        sessions_ended: false,
+        sessions_not_ended: None,
     })
 }

@@ -34,7 +34,11 @@
 //!   took an unfinished removal over) or a reconciler's alert;
 //! - (e) after every execution has ended and one reconcile run completed
 //!   (the last one, with nothing failing, past the minimum age), no
-//!   break-glass assignment remains.
+//!   break-glass assignment remains;
+//! - (f) ending the sessions (the Deny in the session policy, through a
+//!   faulty, slow IAM) never fails or undoes a revoke: every removal that
+//!   answered says whether its sessions were ended, and says "ended" only
+//!   when IAM's default policy version holds the user's Deny then.
 //!
 //! Some executions are stopped by hand (StopExecution) at a random time,
 //! often during a grant or a revoke: no further state runs, no Catch; the

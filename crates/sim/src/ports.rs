@@ -11,8 +11,10 @@ use break_glass_core::domain::{AccountId, PermissionSetArn, SlackUserId};
 use break_glass_core::ledger::{LedgerItem, LedgerKey};
 use break_glass_core::ports::{
     Alerts, Directory, DirectoryUser, ExecutionStatus, Executions, IdentityCenter, Ledger, LookupAttribute,
-    PermissionSetInfo, PortError, PortErrorKind, Provisioning, Slack, SlackProfile, StartOutcome, Written,
+    PermissionSetInfo, PortError, PortErrorKind, Provisioning, SessionPolicy, Slack, SlackProfile,
+    StartOutcome, Written,
 };
+use break_glass_core::sessions::PolicyState;
 use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 
@@ -331,6 +333,59 @@ impl Ledger for SimPorts {
         _now: chrono::DateTime<chrono::Utc>,
     ) -> Result<bool, PortError> {
         self.0.call("ledger", "PutItem", true, || Ok(false)).await
+    }
+
+    async fn take_lease(
+        &self,
+        name: &str,
+        owner: &str,
+        now: chrono::DateTime<chrono::Utc>,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, PortError> {
+        let w = self.world();
+        self.0
+            .call("ledger", "PutItem", true, || {
+                Ok(w.lease_take(name, owner, now, until))
+            })
+            .await
+    }
+
+    async fn end_lease(&self, name: &str, owner: &str) -> Result<(), PortError> {
+        let w = self.world();
+        self.0
+            .call("ledger", "PutItem", true, || {
+                w.lease_end(name, owner);
+                Ok(())
+            })
+            .await
+    }
+}
+
+/// IAM, through the audit role: as faulty, slow and crash-prone as every
+/// other call.
+#[async_trait]
+impl SessionPolicy for SimPorts {
+    async fn read(&self, _account: &AccountId) -> Result<PolicyState, PortError> {
+        let w = self.world();
+        self.0
+            .call("iam", "GetPolicyVersion", false, || Ok(w.iam_read()))
+            .await
+    }
+
+    async fn delete_version(&self, _account: &AccountId, version_id: &str) -> Result<(), PortError> {
+        let (w, by) = (self.world(), self.label());
+        self.0
+            .call("iam", "DeletePolicyVersion", true, || {
+                w.iam_delete(by, version_id)
+            })
+            .await
+    }
+
+    async fn write_default(&self, _account: &AccountId, document: &str) -> Result<(), PortError> {
+        let (w, by) = (self.world(), self.label());
+        self.0
+            .call("iam", "CreatePolicyVersion", true, || w.iam_write(by, document))
+            .await
     }
 }
 

@@ -59,6 +59,7 @@ pub fn configs() -> &'static Configs {
                 "IDENTITY_LOOKUP" => "email",
                 "SLACK_BOT_TOKEN" => "xoxb-simulated",
                 "CLOUDTRAIL_DELAY_MINUTES" => "15",
+                "AUDIT_ROLE_NAME" => "break-glass-audit",
                 _ => return None,
             };
             Some(value.to_string())
@@ -245,6 +246,7 @@ async fn run_invocation(
                     ledger: &ports,
                     slack: &ports,
                     clock: &clock,
+                    session_policy: Some(&ports),
                 };
                 revoke_access::handle(input, &deps).await.map_err(task_error)
             }
@@ -270,6 +272,13 @@ async fn run_invocation(
                 g.outcome = Some(outcome);
             }
         });
+    }
+    if !grant
+        && let Ok(v) = &result
+        && let Ok(execution) = Execution::from_value(v.clone())
+        && let Some(r) = &execution.revoke
+    {
+        check_sessions(w, &inv.label, r);
     }
     if !grant
         && w.execution(i, |e| e.aborted.is_some())
@@ -626,6 +635,7 @@ async fn reconcile(world: Arc<World>, ended: Option<String>, last: bool) {
             slack: &ports,
             alerts: Some(&ports),
             clock: &clock,
+            session_policy: Some(&ports),
         };
         reconcile_access::handle(event, &deps).await
     };
@@ -663,6 +673,40 @@ fn claims_verified_rollback(outcome: &Option<Result<(), (String, String)>>) -> b
                 || (error == "DependencyUnavailable" && cause.contains("rolled back, verified"))
         }
         _ => false,
+    }
+}
+
+/// (f) Ending sessions never fails, undoes or hides a revoke: a removal
+/// that answered says whether the sessions were ended, and "ended" is only
+/// said when IAM's default policy version holds the Deny at that moment.
+fn check_sessions(world: &World, label: &str, r: &break_glass_core::contract::Revoke) {
+    use break_glass_core::contract::RevokeOutcome;
+    let removed = matches!(r.outcome, RevokeOutcome::Deleted | RevokeOutcome::AlreadyGone);
+    if removed && !r.sessions_ended && r.sessions_not_ended.is_none() {
+        world.violate(
+            'f',
+            format!("{label} removed the assignment and said nothing about its sessions"),
+        );
+    }
+    if !removed && (r.sessions_ended || r.sessions_not_ended.is_some()) {
+        world.violate(
+            'f',
+            format!("{label} left the assignment in place but wrote about ending its sessions"),
+        );
+    }
+    if r.sessions_ended {
+        let policy = world.iam_read();
+        let holds = break_glass_core::sessions::PolicyDocument::parse(&policy.document)
+            .is_ok_and(|d| d.ends_sessions_of(world::USER_ID, r.revoked_at));
+        if !holds {
+            world.violate(
+                'f',
+                format!("{label} said the sessions were ended, but the policy has no such Deny"),
+            );
+        }
+        world.stat("sessions ended");
+    } else if removed {
+        world.stat("sessions not ended");
     }
 }
 
@@ -753,5 +797,57 @@ fn check_end(world: &World) {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use break_glass_core::contract::{Revoke, RevokeOutcome};
+    use break_glass_core::sessions::{SessionDeny, plan_end_sessions};
+
+    use super::*;
+
+    fn revoke(ended: bool, not_ended: Option<&str>) -> Revoke {
+        let at: chrono::DateTime<chrono::Utc> = "2026-03-02T10:00:00Z".parse().unwrap();
+        Revoke {
+            revoked_at: at,
+            outcome: RevokeOutcome::Deleted,
+            verified: true,
+            sessions_valid_until: at,
+            report_at: at,
+            slack_unreachable: None,
+            sessions_ended: ended,
+            sessions_not_ended: not_ended.map(str::to_string),
+        }
+    }
+
+    /// Invariant (f) can fail: "ended" without the Deny in IAM, and a
+    /// removal that says nothing about its sessions, are both caught.
+    #[tokio::test(start_paused = true)]
+    async fn a_claim_iam_does_not_back_is_a_violation() {
+        let world = World::new(7, world::Variant::Current);
+        check_sessions(&world, "e1 revoke#1", &revoke(true, None));
+        check_sessions(&world, "e1 revoke#2", &revoke(false, None));
+        let found: Vec<char> = world.violations().iter().map(|v| v.invariant).collect();
+        assert_eq!(found, vec!['f', 'f'], "{:?}", world.violations());
+
+        let r = revoke(true, None);
+        let deny = SessionDeny {
+            user_id: world::USER_ID.into(),
+            issued_before: r.revoked_at,
+            until: r.revoked_at + chrono::Duration::hours(1),
+        };
+        let doc = plan_end_sessions(&world.iam_read().document, &deny, r.revoked_at)
+            .unwrap()
+            .write
+            .unwrap();
+        world.iam_write("test", &doc).unwrap();
+        check_sessions(&world, "e1 revoke#3", &r);
+        check_sessions(
+            &world,
+            "e1 revoke#4",
+            &revoke(false, Some("IAM did not answer in time")),
+        );
+        assert_eq!(world.violations().len(), 2, "backed claims pass");
     }
 }

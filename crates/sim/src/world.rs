@@ -299,6 +299,20 @@ pub struct World {
     removing: Mutex<Vec<String>>,
     /// The final reconcile run's summary, when it completed.
     final_reconcile: Mutex<Option<String>>,
+    /// The target account's session-revocation policy, as IAM keeps it.
+    iam: Mutex<Iam>,
+    /// The grant ledger table's lease items (`Ledger::take_lease`).
+    leases: Mutex<BTreeMap<String, break_glass_core::sessions::Lease>>,
+}
+
+/// IAM's side of the session policy: its versions (at most five), the
+/// default one, the size limit; no conditional writes, as in IAM.
+#[derive(Debug)]
+pub struct Iam {
+    /// (version number, document, created)
+    versions: Vec<(u32, String, DateTime<Utc>)>,
+    default: u32,
+    next: u32,
 }
 
 impl std::fmt::Debug for World {
@@ -316,6 +330,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// 2026-03-02 09:00:00 UTC: a Monday morning.
 pub const EPOCH_UNIX: i64 = 1_772_442_000;
+
+/// The session policy as Terraform creates it: a Deny that matches nothing.
+pub const INITIAL_SESSION_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Sid":"NoSessionsRevoked","Effect":"Deny","Action":"*","Resource":"*","Condition":{"DateLessThan":{"aws:TokenIssueTime":"1970-01-01T00:00:00Z"}}}]}"#;
 
 impl World {
     /// Must be called inside the seed's (paused) runtime.
@@ -348,6 +365,12 @@ impl World {
             reconciler_alerts: Mutex::new(Vec::new()),
             removing: Mutex::new(Vec::new()),
             final_reconcile: Mutex::new(None),
+            iam: Mutex::new(Iam {
+                versions: vec![(1, INITIAL_SESSION_POLICY.to_string(), epoch)],
+                default: 1,
+                next: 2,
+            }),
+            leases: Mutex::new(BTreeMap::new()),
         });
         let f = &world.faults;
         world.log(
@@ -919,6 +942,109 @@ impl World {
                 by,
                 format!("(covers the removal for aborted {})", aborted.join(", ")),
             );
+        }
+    }
+
+    /// `GetPolicy` + `GetPolicyVersion` + `ListPolicyVersions`.
+    pub fn iam_read(&self) -> break_glass_core::sessions::PolicyState {
+        let iam = lock(&self.iam);
+        let document = iam
+            .versions
+            .iter()
+            .find(|v| v.0 == iam.default)
+            .map(|v| v.1.clone())
+            .unwrap_or_default();
+        break_glass_core::sessions::PolicyState {
+            document,
+            versions: iam
+                .versions
+                .iter()
+                .map(|(n, _, created)| break_glass_core::sessions::PolicyVersion {
+                    id: format!("v{n}"),
+                    is_default: *n == iam.default,
+                    created: *created,
+                })
+                .collect(),
+        }
+    }
+
+    /// `DeletePolicyVersion`: never the default one.
+    pub fn iam_delete(&self, by: &str, id: &str) -> Result<(), PortError> {
+        let mut iam = lock(&self.iam);
+        let n: u32 = id.trim_start_matches('v').parse().unwrap_or(0);
+        if n == iam.default {
+            return Err(PortError::new(
+                PortErrorKind::Conflict,
+                "iam",
+                "DeletePolicyVersion",
+                "DeleteConflict: the default version",
+            ));
+        }
+        let before = iam.versions.len();
+        iam.versions.retain(|v| v.0 != n);
+        if iam.versions.len() == before {
+            return Err(PortError::new(
+                PortErrorKind::NotFound,
+                "iam",
+                "DeletePolicyVersion",
+                "NoSuchEntity",
+            ));
+        }
+        drop(iam);
+        self.log(by, format!("iam: deleted policy version {id}"));
+        Ok(())
+    }
+
+    /// `CreatePolicyVersion` with `SetAsDefault`.
+    pub fn iam_write(&self, by: &str, document: &str) -> Result<(), PortError> {
+        if break_glass_core::sessions::size(document) > break_glass_core::sessions::MAX_DOCUMENT_CHARS {
+            return Err(PortError::new(
+                PortErrorKind::Invalid,
+                "iam",
+                "CreatePolicyVersion",
+                "LimitExceeded: policy size",
+            ));
+        }
+        let now = self.now();
+        let mut iam = lock(&self.iam);
+        if iam.versions.len() >= break_glass_core::sessions::MAX_VERSIONS {
+            return Err(PortError::new(
+                PortErrorKind::Invalid,
+                "iam",
+                "CreatePolicyVersion",
+                "LimitExceeded: 5 versions",
+            ));
+        }
+        let n = iam.next;
+        iam.next += 1;
+        iam.versions.push((n, document.to_string(), now));
+        iam.default = n;
+        drop(iam);
+        self.log(by, format!("iam: policy version v{n} is the default: {document}"));
+        self.stat("session policy writes");
+        Ok(())
+    }
+
+    /// The lease rule, on the table's lease items.
+    pub fn lease_take(&self, name: &str, owner: &str, now: DateTime<Utc>, until: DateTime<Utc>) -> bool {
+        let mut leases = lock(&self.leases);
+        if !break_glass_core::sessions::lease_free(leases.get(name), owner, now) {
+            return false;
+        }
+        leases.insert(
+            name.to_string(),
+            break_glass_core::sessions::Lease {
+                owner: owner.to_string(),
+                until,
+            },
+        );
+        true
+    }
+
+    pub fn lease_end(&self, name: &str, owner: &str) {
+        let mut leases = lock(&self.leases);
+        if leases.get(name).is_some_and(|l| l.owner == owner) {
+            leases.remove(name);
         }
     }
 

@@ -8,12 +8,14 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use break_glass_core::ledger::{ItemState, LedgerItem, LedgerKey};
 use break_glass_core::ports::{Ledger, PortError, Written};
+use break_glass_core::sessions::{Lease, lease_free};
 use chrono::{DateTime, Utc};
 
 #[derive(Debug, Clone, Default)]
 pub struct InMemoryLedger {
     items: Arc<Mutex<BTreeMap<String, LedgerItem>>>,
     drift: Arc<Mutex<BTreeMap<String, DateTime<Utc>>>>,
+    leases: Arc<Mutex<BTreeMap<String, Lease>>>,
 }
 
 impl InMemoryLedger {
@@ -66,5 +68,34 @@ impl Ledger for InMemoryLedger {
             drift.insert(key.pk(), now);
         }
         Ok(due)
+    }
+
+    async fn take_lease(
+        &self,
+        name: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, PortError> {
+        let mut leases = self.leases.lock().unwrap_or_else(|e| e.into_inner());
+        if !lease_free(leases.get(name), owner, now) {
+            return Ok(false);
+        }
+        leases.insert(
+            name.to_string(),
+            Lease {
+                owner: owner.to_string(),
+                until,
+            },
+        );
+        Ok(true)
+    }
+
+    async fn end_lease(&self, name: &str, owner: &str) -> Result<(), PortError> {
+        let mut leases = self.leases.lock().unwrap_or_else(|e| e.into_inner());
+        if leases.get(name).is_some_and(|l| l.owner == owner) {
+            leases.remove(name);
+        }
+        Ok(())
     }
 }

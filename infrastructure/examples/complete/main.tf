@@ -1,5 +1,6 @@
 # The whole product in the Identity Center delegated administrator (or
-# management) account, plus the audit role in one target account.
+# management) account, plus the audit role and the session revocation
+# policy in one target account.
 
 provider "aws" {
   region = "eu-west-1"
@@ -57,11 +58,26 @@ module "break_glass" {
 }
 
 module "audit_role_production" {
-  source    = "../../modules/audit-role"
+  source    = "../../modules/target-account"
   providers = { aws = aws.production }
 
-  role_name       = "break-glass-audit"
-  report_role_arn = module.break_glass.report_role_arn
+  role_name          = "break-glass-audit"
+  report_role_arn    = module.break_glass.report_role_arn
+  revoke_role_arn    = module.break_glass.revoke_role_arn
+  reconcile_role_arn = module.break_glass.reconcile_role_arn
+}
+
+# Once, for each allowed permission set: it references the session
+# revocation policy by name, so every account it is provisioned to applies
+# it (the policy must exist there first: modules/target-account).
+resource "aws_ssoadmin_customer_managed_policy_attachment" "session_revocations" {
+  instance_arn       = "arn:aws:sso:::instance/ssoins-1234567890abcdef"
+  permission_set_arn = "arn:aws:sso:::permissionSet/ssoins-1234567890abcdef/ps-1234567890abcdef"
+  customer_managed_policy_reference {
+    name = "break-glass-session-revocations"
+    path = "/"
+  }
+  depends_on = [module.audit_role_production]
 }
 
 output "slack_interactivity_url" {

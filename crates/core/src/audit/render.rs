@@ -28,6 +28,10 @@ pub struct ReportContext {
     pub revoked_at: DateTime<Utc>,
     /// Sessions opened before the revoke stay valid until then.
     pub sessions_valid_until: DateTime<Utc>,
+    /// revoke-access ended them (a verified Deny): `sessions_valid_until`
+    /// is when, and the window ends there instead of after the session
+    /// duration.
+    pub sessions_ended: bool,
     pub window_start: DateTime<Utc>,
     pub window_end: DateTime<Utc>,
     /// How the events were read, in words.
@@ -117,6 +121,21 @@ pub fn subject(ctx: &ReportContext, s: &Summary) -> String {
     .collect()
 }
 
+/// Which end of the sessions applied, and so how far the search went.
+fn sessions_line(ctx: &ReportContext) -> String {
+    if ctx.sessions_ended {
+        format!(
+            "ended at {} by the revoke (a Deny on earlier credentials), so the search ends there",
+            when(&ctx.sessions_valid_until)
+        )
+    } else {
+        format!(
+            "valid until {} (the permission set's session length; they were not ended)",
+            when(&ctx.sessions_valid_until)
+        )
+    }
+}
+
 fn when(t: &DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
@@ -192,7 +211,7 @@ pub fn render_text(ctx: &ReportContext, s: &Summary) -> String {
     }
     let _ = writeln!(out, "Granted:  {}", when(&ctx.granted_at));
     let _ = writeln!(out, "Revoked:  {}", when(&ctx.revoked_at));
-    let _ = writeln!(out, "Sessions valid until: {}", when(&ctx.sessions_valid_until));
+    let _ = writeln!(out, "Sessions: {}", sessions_line(ctx));
     let _ = writeln!(
         out,
         "Searched: {} to {}, {}",
@@ -506,9 +525,9 @@ fn header(out: &mut String, ctx: &ReportContext, s: &Summary) {
     row(
         "When",
         format!(
-            "{} <span style=\"color:{MUTED};\">(sessions valid until {})</span>",
+            "{} <span style=\"color:{MUTED};\">(sessions {})</span>",
             escape_html(&span(&ctx.granted_at, &ctx.revoked_at)),
-            escape_html(&when(&ctx.sessions_valid_until))
+            escape_html(&sessions_line(ctx))
         ),
     );
     row(
@@ -891,6 +910,7 @@ mod tests {
             granted_at: "2026-11-30T09:00:00Z".parse().unwrap(),
             revoked_at: "2026-11-30T10:00:00Z".parse().unwrap(),
             sessions_valid_until: "2026-11-30T11:00:00Z".parse().unwrap(),
+            sessions_ended: false,
             window_start: "2026-11-30T08:55:00Z".parse().unwrap(),
             window_end: "2026-11-30T11:00:00Z".parse().unwrap(),
             source: "CloudTrail LookupEvents in eu-west-1".into(),
@@ -902,6 +922,33 @@ mod tests {
                 "bg-1",
             ),
         }
+    }
+
+    #[test]
+    fn the_report_says_whether_the_sessions_were_ended_or_ran_out() {
+        let ran_out = ctx();
+        let text = render_text(&ran_out, &summary());
+        assert!(
+            text.contains(
+                "Sessions: valid until 2026-11-30 11:00:00 UTC (the permission set's session length"
+            ),
+            "{text}"
+        );
+        let ended = ReportContext {
+            sessions_ended: true,
+            sessions_valid_until: "2026-11-30T10:00:01Z".parse().unwrap(),
+            window_end: "2026-11-30T10:00:01Z".parse().unwrap(),
+            ..ctx()
+        };
+        let text = render_text(&ended, &summary());
+        assert!(
+            text.contains("Sessions: ended at 2026-11-30 10:00:01 UTC by the revoke"),
+            "{text}"
+        );
+        assert!(
+            render_html(&ended, &summary())
+                .contains("(sessions ended at 2026-11-30 10:00:01 UTC by the revoke")
+        );
     }
 
     fn summary() -> Summary {

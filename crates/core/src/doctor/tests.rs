@@ -175,6 +175,21 @@ impl Deployment for Fake {
         assert_eq!(arn, MACHINE);
         Ok(self.definition.clone())
     }
+    async fn session_policy_exists(
+        &self,
+        _account: &AccountId,
+        _role: &str,
+        _policy_name: &str,
+    ) -> Result<bool, PortError> {
+        Ok(true)
+    }
+    async fn customer_managed_policies(
+        &self,
+        _: &InstanceArn,
+        _: &PermissionSetArn,
+    ) -> Result<Vec<String>, PortError> {
+        Ok(vec![crate::sessions::DEFAULT_POLICY_NAME.to_string()])
+    }
 }
 
 async fn run(fake: &Fake) -> Vec<Finding> {
@@ -194,8 +209,9 @@ async fn a_healthy_deployment_has_an_ok_line_per_check_and_no_problem() {
     let findings = run(&Fake::healthy()).await;
     assert_eq!(problems(&findings), Vec::<String>::new());
     // 2 secrets + auth.test, 2 permission sets, 2×2 provisionings, the
-    // sender, 2 audit roles, the state machine.
-    assert_eq!(findings.len(), 3 + 2 + 4 + 1 + 2 + 1, "{findings:#?}");
+    // sender, 2 audit roles, the session policy in 2 accounts and in 2
+    // permission sets, the state machine.
+    assert_eq!(findings.len(), 3 + 2 + 4 + 1 + 2 + 2 + 2 + 1, "{findings:#?}");
     let text: Vec<String> = findings.iter().map(ToString::to_string).collect();
     assert!(text.iter().all(|l| l.starts_with("ok      ")), "{text:#?}");
     assert!(
