@@ -35,13 +35,9 @@ pub struct AwsDeployment {
 impl AwsDeployment {
     /// `sso_region`: Identity Center's home region when it is not `sdk`'s.
     pub fn new(sdk: &SdkConfig, sso_region: Option<&str>, slack_api_url: &str) -> Self {
-        let mut sso = aws_sdk_ssoadmin::config::Builder::from(sdk);
-        if let Some(region) = sso_region {
-            sso = sso.region(aws_sdk_ssoadmin::config::Region::new(region.to_string()));
-        }
         Self {
             sdk: sdk.clone(),
-            sso: aws_sdk_ssoadmin::Client::from_conf(sso.build()),
+            sso: aws_sdk_ssoadmin::Client::new(&crate::in_region(sdk, sso_region)),
             secrets: aws_sdk_secretsmanager::Client::new(sdk),
             ses: aws_sdk_sesv2::Client::new(sdk),
             sfn: aws_sdk_sfn::Client::new(sdk),

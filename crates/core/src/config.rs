@@ -172,11 +172,17 @@ pub fn region(env: &dyn Env, var: &'static str) -> Result<Option<String>, Config
         return Ok(None);
     };
     let parts: Vec<&str> = value.split('-').collect();
-    let shaped = parts.len() >= 3
-        && parts[..parts.len() - 1]
-            .iter()
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
-        && parts[parts.len() - 1].parse::<u8>().is_ok();
+    // Two or more lower-case words, then a number: eu-west-1, us-gov-west-1.
+    let shaped = match parts.split_last() {
+        Some((number, words)) => {
+            words.len() >= 2
+                && words
+                    .iter()
+                    .all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase()))
+                && number.parse::<u8>().is_ok()
+        }
+        None => false,
+    };
     if !shaped {
         return Err(ConfigError::Invalid {
             var,

@@ -4,9 +4,10 @@
 
 use std::time::Duration;
 
-use aws_config::{Region, SdkConfig};
+use aws_config::SdkConfig;
 use break_glass_adapters::directory::IdentityStore;
 use break_glass_adapters::doctor::AwsDeployment;
+use break_glass_adapters::in_region;
 use break_glass_adapters::policy::SsmParameter;
 use break_glass_core::clock::SystemClock;
 use break_glass_core::config::Env;
@@ -79,11 +80,8 @@ pub async fn run_policy(
     sdk: &SdkConfig,
     options: &Options,
 ) -> Vec<Finding> {
-    let sdk = match &settings.region {
-        Some(region) => sdk.to_builder().region(Region::new(region.clone())).build(),
-        None => sdk.clone(),
-    };
-    let sso_sdk = break_glass_adapters::in_region(&sdk, settings.sso_region.as_deref());
+    let sdk = in_region(sdk, settings.region.as_deref());
+    let sso_sdk = in_region(&sdk, settings.sso_region.as_deref());
     let rules = PolicyRules::from_setting(
         policy.policy.as_ref(),
         &settings.instance,
@@ -116,10 +114,7 @@ pub async fn run_policy(
 }
 
 pub async fn run(settings: &Settings, sdk: &SdkConfig, options: &Options) -> Vec<Finding> {
-    let sdk = match &settings.region {
-        Some(region) => sdk.to_builder().region(Region::new(region.clone())).build(),
-        None => sdk.clone(),
-    };
+    let sdk = in_region(sdk, settings.region.as_deref());
     let mut deployment = AwsDeployment::new(&sdk, settings.sso_region.as_deref(), &settings.slack.api_url);
     if let Some(url) = &options.cloudtrail_endpoint {
         deployment = deployment.with_cloudtrail_endpoint(url);
