@@ -1,6 +1,6 @@
 resource "aws_apigatewayv2_api" "slack" {
   name          = "${var.name}-slack"
-  description   = "Slack interactivity endpoint for break-glass-access"
+  description   = "Slack endpoints for break-glass-access: interactivity, the slash command, events"
   protocol_type = "HTTP"
   tags          = var.tags
 }
@@ -18,6 +18,22 @@ resource "aws_apigatewayv2_route" "interactions" {
   #checkov:skip=CKV_AWS_309:Slack cannot authenticate to API Gateway; every request is authenticated by its Slack signature in access-requested.
   api_id    = aws_apigatewayv2_api.slack.id
   route_key = "POST /slack/interactions"
+  target    = "integrations/${aws_apigatewayv2_integration.access_requested.id}"
+}
+
+# The /break-glass slash command (slack/manifest.yaml).
+resource "aws_apigatewayv2_route" "commands" {
+  #checkov:skip=CKV_AWS_309:Slack cannot authenticate to API Gateway; every request is authenticated by its Slack signature in access-requested.
+  api_id    = aws_apigatewayv2_api.slack.id
+  route_key = "POST /slack/commands"
+  target    = "integrations/${aws_apigatewayv2_integration.access_requested.id}"
+}
+
+# The Events API (App Home's app_home_opened, and its URL verification).
+resource "aws_apigatewayv2_route" "events" {
+  #checkov:skip=CKV_AWS_309:Slack cannot authenticate to API Gateway; every request is authenticated by its Slack signature in access-requested.
+  api_id    = aws_apigatewayv2_api.slack.id
+  route_key = "POST /slack/events"
   target    = "integrations/${aws_apigatewayv2_integration.access_requested.id}"
 }
 

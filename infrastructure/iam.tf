@@ -73,7 +73,9 @@ data "aws_iam_policy_document" "common" {
 }
 
 # access-requested: start this state machine, look at its executions, read
-# the signing secret.
+# the signing secret; for control from Slack, read the bot token (views.open,
+# views.publish, the thread), the grant ledger (App Home's active grants, End
+# and Extend) and permission set names (the modal), and wake the hold.
 data "aws_iam_policy_document" "access_requested" {
   source_policy_documents = [data.aws_iam_policy_document.common["access-requested"].json]
   statement {
@@ -103,6 +105,53 @@ data "aws_iam_policy_document" "access_requested" {
       variable = "kms:EncryptionContext:aws:states:stateMachineArn"
       values   = [local.state_machine_arn]
     }
+  }
+  statement {
+    sid       = "BotToken"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [aws_secretsmanager_secret.bot_token.arn]
+  }
+  # The grant ledger, as for grant-access, plus the open-items index: a
+  # user's active grants for App Home.
+  statement {
+    sid       = "Ledger"
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem"]
+    resources = [aws_dynamodb_table.ledger.arn]
+  }
+  statement {
+    sid       = "OpenItems"
+    actions   = ["dynamodb:Query"]
+    resources = ["${aws_dynamodb_table.ledger.arn}/index/open-items"]
+  }
+  statement {
+    sid       = "LedgerKey"
+    actions   = ["kms:Decrypt"]
+    resources = [aws_kms_key.this.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["dynamodb.${local.region}.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "kms:EncryptionContext:aws:dynamodb:tableName"
+      values   = [aws_dynamodb_table.ledger.name]
+    }
+  }
+  # End now and Extend wake the hold (hold-access's callback task) with its
+  # task token. SendTaskSuccess has no resource-level permissions (IAM
+  # authorises it on "*" only); the token itself names the one task.
+  statement {
+    sid       = "WakeHold"
+    actions   = ["states:SendTaskSuccess"]
+    resources = ["*"]
+  }
+  # The modal lists the allowed permission sets by name (as grant-access
+  # describes them: the instance and the permission sets).
+  statement {
+    sid       = "PermissionSetNames"
+    actions   = ["sso:DescribePermissionSet"]
+    resources = concat([var.sso_instance_arn], var.allowed_permission_set_arns)
   }
 }
 
@@ -245,6 +294,33 @@ data "aws_iam_policy_document" "revoke_access" {
       sid       = "AuditRole"
       actions   = ["sts:AssumeRole"]
       resources = [for a in var.allowed_account_ids : "arn:${local.partition}:iam::${a}:role/${var.audit_role_name}"]
+    }
+  }
+}
+
+# hold-access: the hold, a callback task; it reads and writes the grant's
+# ledger item (End and Extend change the same item).
+data "aws_iam_policy_document" "hold_access" {
+  source_policy_documents = [data.aws_iam_policy_document.common["hold-access"].json]
+  # The grant ledger, as for grant-access.
+  statement {
+    sid       = "Ledger"
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem"]
+    resources = [aws_dynamodb_table.ledger.arn]
+  }
+  statement {
+    sid       = "LedgerKey"
+    actions   = ["kms:Decrypt"]
+    resources = [aws_kms_key.this.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["dynamodb.${local.region}.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "kms:EncryptionContext:aws:dynamodb:tableName"
+      values   = [aws_dynamodb_table.ledger.name]
     }
   }
 }
@@ -436,6 +512,7 @@ locals {
     "access-requested" = data.aws_iam_policy_document.access_requested.json
     "grant-access"     = data.aws_iam_policy_document.grant_access.json
     "revoke-access"    = data.aws_iam_policy_document.revoke_access.json
+    "hold-access"      = data.aws_iam_policy_document.hold_access.json
     "report-on-access" = data.aws_iam_policy_document.report_on_access.json
     "reconcile-access" = data.aws_iam_policy_document.reconcile_access.json
     "notify"           = data.aws_iam_policy_document.notify.json
@@ -449,7 +526,9 @@ resource "aws_iam_role_policy" "function" {
   policy   = local.function_policies[each.key]
 }
 
-# The state machine may invoke only its task functions.
+# The state machine may invoke only its task functions (hold-access both as
+# a plain task and through lambda:invoke.waitForTaskToken, which invokes the
+# same function ARN).
 data "aws_iam_policy_document" "states_assume" {
   statement {
     actions = ["sts:AssumeRole"]
@@ -478,6 +557,7 @@ data "aws_iam_policy_document" "state_machine" {
     resources = [
       aws_lambda_function.this["grant-access"].arn,
       aws_lambda_function.this["revoke-access"].arn,
+      aws_lambda_function.this["hold-access"].arn,
       aws_lambda_function.this["report-on-access"].arn,
       aws_lambda_function.this["notify"].arn,
     ]

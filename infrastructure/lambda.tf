@@ -41,10 +41,14 @@ resource "aws_lambda_function" "this" {
   tags = var.tags
 }
 
+# The Slack routes (api_gateway.tf: POST /slack/interactions, /slack/commands
+# and /slack/events), by POST only: one permission for the three. Only a route
+# integrated with access-requested can invoke it, so "slack/*" adds nothing
+# the routes do not already decide.
 resource "aws_lambda_permission" "api" {
   statement_id  = "AllowSlackEndpoint"
   action        = "lambda:InvokeFunction"
   function_name = aws_lambda_function.this["access-requested"].function_name
   principal     = "apigateway.amazonaws.com"
-  source_arn    = "${aws_apigatewayv2_api.slack.execution_arn}/*/*/slack/interactions"
+  source_arn    = "${aws_apigatewayv2_api.slack.execution_arn}/*/POST/slack/*"
 }

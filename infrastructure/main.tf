@@ -20,6 +20,10 @@ locals {
   # SSO_REGION (Identity Center's home region) defaults to the functions' own.
   slack_user_ids       = var.allowed_slack_user_ids == null ? null : join(",", var.allowed_slack_user_ids)
   slack_enterprise_ids = var.allowed_slack_enterprise_ids == null ? null : join(",", var.allowed_slack_enterprise_ids)
+  # Optional lists and maps with an empty default: empty means unset.
+  admin_slack_user_ids = length(var.admin_slack_user_ids) == 0 ? null : join(",", var.admin_slack_user_ids)
+  # "123456789012=Production,210987654321=Staging", sorted by account id.
+  account_names = length(var.account_names) == 0 ? null : join(",", [for id in sort(keys(var.account_names)) : "${id}=${var.account_names[id]}"])
 
   # revoke-access ends sessions (and reconcile-access cleans up after it)
   # through the audit role.
@@ -42,9 +46,18 @@ locals {
       POLICY_PARAMETER_NAME = local.policy_parameter_name
       IDENTITY_STORE_ID     = var.identity_store_id
       IDENTITY_LOOKUP       = var.identity_lookup
-      SLACK_BOT_TOKEN_ARN   = local.policy_rules_enabled ? aws_secretsmanager_secret.bot_token.arn : null
       SLACK_API_URL         = local.slack_api_url
       SSO_REGION            = var.sso_region
+      # Control from Slack: the modal (views.open), App Home (views.publish)
+      # and the thread's End and Extend buttons, which read the grant ledger
+      # and wake the hold (a task token).
+      SLACK_BOT_TOKEN_ARN  = aws_secretsmanager_secret.bot_token.arn
+      GRANT_LEDGER_TABLE   = aws_dynamodb_table.ledger.name
+      ADMIN_SLACK_USER_IDS = local.admin_slack_user_ids
+      EXTEND_MINUTES       = tostring(var.extend_minutes)
+      REQUIRE_REASON       = tostring(var.require_reason)
+      BREAK_GLASS_CHANNEL  = var.break_glass_channel
+      ACCOUNT_NAMES        = local.account_names
     }
     "grant-access" = {
       SSO_INSTANCE_ARN             = var.sso_instance_arn
@@ -57,6 +70,11 @@ locals {
       SLACK_BOT_TOKEN_ARN          = aws_secretsmanager_secret.bot_token.arn
       SLACK_API_URL                = local.slack_api_url
       POLICY_PARAMETER_NAME        = local.policy_parameter_name
+    }
+    # The hold (the state machine's callback task): it keeps the hold in the
+    # grant's ledger item, which End and Extend (access-requested) change.
+    "hold-access" = {
+      GRANT_LEDGER_TABLE = aws_dynamodb_table.ledger.name
     }
     "revoke-access" = {
       SSO_INSTANCE_ARN         = var.sso_instance_arn
@@ -125,6 +143,8 @@ locals {
     "access-requested" = { timeout = 10, memory = 256, concurrency = 20 }
     "grant-access"     = { timeout = 300, memory = 256, concurrency = 10 }
     "revoke-access"    = { timeout = 300, memory = 256, concurrency = 10 }
+    # A ledger read and write per call: the hold's start and its wake-ups.
+    "hold-access"      = { timeout = 30, memory = 256, concurrency = 10 }
     "report-on-access" = { timeout = 900, memory = 512, concurrency = 5 }
     # The state machine's alerts and notices: the report binary again, with
     # concurrency of its own, so an alert never waits for five 15-minute

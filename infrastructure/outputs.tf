@@ -3,6 +3,16 @@ output "slack_interactivity_url" {
   value       = "${aws_apigatewayv2_stage.default.invoke_url}slack/interactions"
 }
 
+output "slack_commands_url" {
+  description = "Paste into the Slack app's /break-glass slash command Request URL (slack/manifest.yaml)."
+  value       = "${aws_apigatewayv2_stage.default.invoke_url}slack/commands"
+}
+
+output "slack_events_url" {
+  description = "Paste into the Slack app's Event Subscriptions Request URL (slack/manifest.yaml)."
+  value       = "${aws_apigatewayv2_stage.default.invoke_url}slack/events"
+}
+
 output "state_machine_arn" {
   description = "The break-glass state machine."
   value       = aws_sfn_state_machine.this.arn
@@ -44,7 +54,7 @@ output "revoke_role_arn" {
 }
 
 output "function_names" {
-  description = "The Lambda functions: the five of the product and notify (the report binary for alerts)."
+  description = "The Lambda functions: the six of the product and notify (the report binary for alerts)."
   value       = { for k, f in aws_lambda_function.this : k => f.function_name }
 }
 
@@ -87,7 +97,7 @@ output "audit_role_name" {
 }
 
 output "function_arns" {
-  description = "The Lambda functions' ARNs by key (the state machine's definition names grant-access, revoke-access, report-on-access and notify)."
+  description = "The Lambda functions' ARNs by key (the state machine's definition names grant-access, hold-access, revoke-access, report-on-access and notify)."
   value       = { for k, f in aws_lambda_function.this : k => f.arn }
 }
 

@@ -93,8 +93,9 @@ resource "aws_ssm_parameter" "policy" {
 }
 
 # access-requested decides by the rules: it reads the policy, the clicker's
-# Slack profile (the bot token), their Identity Store user and groups, and
-# the clicked permission set's name (for rules that name one by name).
+# Slack profile (with the bot token, which iam.tf always allows), their
+# Identity Store user and groups, and the clicked permission set's name (for
+# rules that name one by name).
 data "aws_iam_policy_document" "policy_rules_access_requested" {
   count = local.policy_rules_enabled ? 1 : 0
   statement {
@@ -126,11 +127,6 @@ data "aws_iam_policy_document" "policy_rules_access_requested" {
     sid       = "PermissionSetNames"
     actions   = ["sso:DescribePermissionSet"]
     resources = [var.sso_instance_arn, "arn:${local.partition}:sso:::permissionSet/${local.sso_instance_id}/*"]
-  }
-  statement {
-    sid       = "BotToken"
-    actions   = ["secretsmanager:GetSecretValue"]
-    resources = [aws_secretsmanager_secret.bot_token.arn]
   }
 }
 

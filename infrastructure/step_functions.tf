@@ -7,6 +7,7 @@ resource "aws_sfn_state_machine" "this" {
   definition = templatefile("${path.module}/../statemachine/break-glass.asl.json", {
     grant_access_arn     = aws_lambda_function.this["grant-access"].arn
     revoke_access_arn    = aws_lambda_function.this["revoke-access"].arn
+    hold_access_arn      = aws_lambda_function.this["hold-access"].arn
     report_on_access_arn = aws_lambda_function.this["report-on-access"].arn
     notify_arn           = aws_lambda_function.this["notify"].arn
   })

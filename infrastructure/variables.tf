@@ -11,7 +11,7 @@ variable "name" {
 
 variable "image_uri" {
   type        = string
-  description = "The break-glass-access container image in ECR (one image serves all five functions), e.g. 123456789012.dkr.ecr.eu-west-1.amazonaws.com/break-glass-access:1.0.0."
+  description = "The break-glass-access container image in ECR (one image serves every function), e.g. 123456789012.dkr.ecr.eu-west-1.amazonaws.com/break-glass-access:1.0.0."
 
   validation {
     condition     = can(regex("^[0-9]{12}\\.dkr\\.ecr\\.[a-z0-9-]+\\.amazonaws\\.com(\\.cn)?/.+(:[^:]+|@sha256:[0-9a-f]{64})$", var.image_uri))
@@ -121,6 +121,65 @@ variable "max_duration_minutes" {
   validation {
     condition     = var.max_duration_minutes >= 1 && var.max_duration_minutes <= 720 && floor(var.max_duration_minutes) == var.max_duration_minutes
     error_message = "max_duration_minutes must be a whole number from 1 to 720 (Identity Center's longest session)."
+  }
+}
+
+variable "extend_minutes" {
+  type        = number
+  description = "How much later the Extend button (in the thread and App Home) moves the end of a grant's hold. An extension past the request time plus max_duration_minutes is refused, not clamped."
+  default     = 60
+  nullable    = false
+
+  # Terraform >= 1.9: a validation may read another variable.
+  validation {
+    condition     = var.extend_minutes >= 1 && var.extend_minutes <= 1440 && floor(var.extend_minutes) == var.extend_minutes
+    error_message = "extend_minutes must be a whole number from 1 to 1440."
+  }
+  validation {
+    condition     = var.extend_minutes <= var.max_duration_minutes
+    error_message = "extend_minutes must not be more than max_duration_minutes: every extension would be refused."
+  }
+}
+
+variable "require_reason" {
+  type        = bool
+  description = "true: the seed message's button opens the /break-glass modal (prefilled with its account and permission set), so every request carries a reason; false (the default): a click starts at once with the default duration, as before."
+  default     = false
+  nullable    = false
+}
+
+variable "admin_slack_user_ids" {
+  type        = list(string)
+  description = "Slack user ids (U... or W...) who may end or extend anyone's grant, besides its requester. Empty (the default): only the requester."
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for u in var.admin_slack_user_ids : can(regex("^[UW][A-Z0-9]{2,}$", u))])
+    error_message = "admin_slack_user_ids must be Slack user ids such as U012AB3CD."
+  }
+}
+
+variable "break_glass_channel" {
+  type        = string
+  description = "Slack channel id (C... or G...) where requests made through the modal are posted, their thread telling the story; App Home's Break glass button has no channel of its own. Null (the default): the channel /break-glass was typed in."
+  default     = null
+
+  validation {
+    condition     = var.break_glass_channel == null || can(regex("^[CG][A-Z0-9]{2,}$", var.break_glass_channel))
+    error_message = "break_glass_channel must be null or a Slack channel id such as C012AB3CD."
+  }
+}
+
+variable "account_names" {
+  type        = map(string)
+  description = "Names shown for accounts in the modal and App Home, by 12-digit account id, e.g. { \"123456789012\" = \"Production\" }. Accounts without a name show their id."
+  default     = {}
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for id, name in var.account_names : can(regex("^[0-9]{12}$", id)) && can(regex("^[^,=]{1,64}$", name))])
+    error_message = "account_names must map 12-digit account ids to names of 1 to 64 characters without \",\" or \"=\"."
   }
 }
 
@@ -244,7 +303,7 @@ variable "api_throttling" {
     burst_limit = number
     rate_limit  = number
   })
-  description = "API Gateway stage throttling for the Slack endpoint."
+  description = "API Gateway stage throttling for the Slack endpoints (interactions, the slash command, events)."
   default = {
     burst_limit = 20
     rate_limit  = 10

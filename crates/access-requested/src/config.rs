@@ -1,6 +1,10 @@
+use std::collections::{BTreeMap, BTreeSet};
+
 use break_glass_core::access::{IdentityLookup, IdentityRules};
 use break_glass_core::config::{self, ConfigError, Env, SecretSource, SlackSettings};
-use break_glass_core::domain::{AccessDuration, InstanceArn, PermissionSetArn, SlackAppId};
+use break_glass_core::domain::{
+    AccessDuration, AccountId, InstanceArn, PermissionSetArn, SlackAppId, SlackChannelId, SlackUserId,
+};
 use break_glass_core::policy::{Policy, SlackWorkspaces};
 use break_glass_core::requester::PolicySetting;
 use break_glass_core::rules::RuleLimits;
@@ -16,6 +20,85 @@ pub struct Config {
     /// Identity Center's home region for the rules' lookups (`SSO_REGION`);
     /// `None`: the function's own region.
     pub sso_region: Option<String>,
+    /// The slash command, the modal, End and Extend, App Home: set when
+    /// `GRANT_LEDGER_TABLE` is (Terraform always sets it). Without it those
+    /// are refused and the Break Glass button works as before.
+    pub control: Option<ControlConfig>,
+}
+
+/// What controlling access from Slack needs.
+#[derive(Debug, Clone)]
+pub struct ControlConfig {
+    /// `GRANT_LEDGER_TABLE`: where holds are ended and extended.
+    pub ledger_table: String,
+    /// The bot token: `views.open`, `views.publish`, `chat.postMessage`.
+    pub slack: SlackSettings,
+    /// `ADMIN_SLACK_USER_IDS`: may end or extend anybody's grant.
+    pub admins: BTreeSet<SlackUserId>,
+    /// `EXTEND_MINUTES` (default 60): how much later one Extend moves the end.
+    pub extend: AccessDuration,
+    /// `REQUIRE_REASON` (default false): the Break Glass button opens the
+    /// modal instead of starting at once.
+    pub require_reason: bool,
+    /// `BREAK_GLASS_CHANNEL`: where a request from App Home (or from a
+    /// conversation we cannot post in) tells its story.
+    pub channel: Option<SlackChannelId>,
+    /// `ACCOUNT_NAMES` (`123456789012=Production,…`): how the modal and App
+    /// Home name accounts.
+    pub account_names: BTreeMap<AccountId, String>,
+}
+
+impl ControlConfig {
+    fn from_env(env: &dyn Env, max_duration: AccessDuration) -> Result<Option<Self>, ConfigError> {
+        let Some(ledger_table) = config::optional(env, "GRANT_LEDGER_TABLE") else {
+            return Ok(None);
+        };
+        let extend_minutes = config::parsed::<u64>(env, "EXTEND_MINUTES")?.unwrap_or(60);
+        let extend = AccessDuration::from_minutes(extend_minutes)
+            .ok()
+            .filter(|e| *e <= max_duration)
+            .ok_or_else(|| ConfigError::Invalid {
+                var: "EXTEND_MINUTES",
+                reason: format!("1 to MAX_DURATION_MINUTES ({max_duration}) minutes"),
+            })?;
+        let mut account_names = BTreeMap::new();
+        if let Some(raw) = env.get("ACCOUNT_NAMES") {
+            for pair in raw.split(',') {
+                let invalid = |reason: String| ConfigError::Invalid {
+                    var: "ACCOUNT_NAMES",
+                    reason,
+                };
+                let (id, name) = pair
+                    .split_once('=')
+                    .ok_or_else(|| invalid(format!("{:?} is not account=name", pair.trim())))?;
+                let id: AccountId = id.trim().parse().map_err(|e| invalid(format!("{e}")))?;
+                let name = name.trim();
+                if name.is_empty() || name.chars().count() > 64 {
+                    return Err(invalid(format!("the name of {} must be 1 to 64 characters", id.as_str())));
+                }
+                account_names.insert(id, name.to_string());
+            }
+        }
+        let channel = env
+            .get("BREAK_GLASS_CHANNEL")
+            .map(|raw| {
+                raw.trim().parse::<SlackChannelId>().map_err(|e| ConfigError::Invalid {
+                    var: "BREAK_GLASS_CHANNEL",
+                    reason: e.to_string(),
+                })
+            })
+            .transpose()?;
+        Ok(Some(Self {
+            ledger_table,
+            slack: SlackSettings::from_env(env)?,
+            // Unset: nobody but the requester. Set but empty is refused.
+            admins: config::allow_list(env, "ADMIN_SLACK_USER_IDS")?.unwrap_or_default(),
+            extend,
+            require_reason: config::parsed::<bool>(env, "REQUIRE_REASON")?.unwrap_or(false),
+            channel,
+            account_names,
+        }))
+    }
 }
 
 /// What deciding by rules needs beyond the rules: finding the clicker in
@@ -128,8 +211,10 @@ impl Config {
                 })
             })
             .transpose()?;
+        let control = ControlConfig::from_env(env, max_duration)?;
         Ok(Self {
             state_machine_arn,
+            control,
             rules,
             sso_region: config::region(env, "SSO_REGION")?,
             policy: Policy {
@@ -247,6 +332,49 @@ mod tests {
             };
             assert!(err.contains(expected), "{var}: {err}");
         }
+    }
+
+    #[test]
+    fn control_from_slack_is_configured_strictly() {
+        let config = with(&[], "").unwrap();
+        assert!(config.control.is_none(), "no ledger, no End or Extend");
+        let control = with(
+            &[
+                ("GRANT_LEDGER_TABLE", "ledger"),
+                ("SLACK_BOT_TOKEN", "xoxb-1"),
+                ("ADMIN_SLACK_USER_IDS", "U0007"),
+                ("REQUIRE_REASON", "true"),
+                ("BREAK_GLASS_CHANNEL", "C0001"),
+                ("ACCOUNT_NAMES", "123456789012=Production, 210987654321 = Staging"),
+            ],
+            "",
+        )
+        .unwrap()
+        .control
+        .unwrap();
+        assert_eq!(control.extend.minutes(), 60);
+        assert!(control.require_reason);
+        assert_eq!(control.admins.len(), 1);
+        assert_eq!(control.account_names.len(), 2);
+        for (var, value) in [
+            ("EXTEND_MINUTES", "0"),
+            ("EXTEND_MINUTES", "241"),
+            ("ADMIN_SLACK_USER_IDS", ""),
+            ("REQUIRE_REASON", "yes please"),
+            ("BREAK_GLASS_CHANNEL", "general"),
+            ("ACCOUNT_NAMES", "Production"),
+            ("ACCOUNT_NAMES", "12345=Production"),
+        ] {
+            let err = with(
+                &[("GRANT_LEDGER_TABLE", "ledger"), ("SLACK_BOT_TOKEN", "xoxb-1"), (var, value)],
+                "",
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains(var), "{var}={value:?}: {err}");
+        }
+        let err = with(&[("GRANT_LEDGER_TABLE", "ledger")], "").unwrap_err().to_string();
+        assert!(err.contains("SLACK_BOT_TOKEN"), "{err}");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! passed.
 
 mod config;
+mod control;
 
 use std::time::Duration;
 
@@ -33,7 +34,8 @@ use break_glass_core::slack::{
     BreakGlassClick, Interaction, PayloadError, SignatureError, SigningSecret, message, parse_interaction,
     verify_request,
 };
-pub use config::{Config, RulesConfig};
+pub use config::{Config, ControlConfig, RulesConfig};
+pub use control::{Answer, ControlDeps};
 
 /// How many grants one message can have started for one person before we
 /// stop looking for a free execution name (each is one short-lived grant).
@@ -57,6 +59,9 @@ pub struct Deps<'a> {
     pub clock: &'a dyn Clock,
     /// What deciding by the policy's rules needs; `None` without rules.
     pub rules: Option<RuleDeps<'a>>,
+    /// The slash command, the modal, End and Extend, App Home; `None` when
+    /// `config.control` is.
+    pub control: Option<ControlDeps<'a>>,
 }
 
 /// The policy's rules and where the clicker is looked up.
@@ -77,6 +82,9 @@ pub enum Outcome {
     Unauthorized(SignatureError),
     Malformed(PayloadError),
     Ignored(String),
+    /// Anything but a Break Glass click (the command, the modal, End,
+    /// Extend, App Home), answered already.
+    Answered(Box<Answer>),
     Refused(Box<BreakGlassClick>, PolicyViolation),
     /// Every check passed and we asked Step Functions.
     Attempted {
@@ -108,16 +116,92 @@ pub async fn handle(event: ApiGatewayV2httpRequest, deps: &Deps<'_>) -> ApiGatew
         .map(|(k, v)| (k.as_str(), v.as_bytes()))
         .collect();
     let raw = event.body.as_deref().unwrap_or_default();
+    let route = Route::of(event.raw_path.as_deref().unwrap_or_default());
     let outcome = if event.is_base64_encoded {
         match base64::engine::general_purpose::STANDARD.decode(raw) {
-            Ok(body) => decide(&headers, &body, deps).await,
+            Ok(body) => route.decide(&headers, &body, deps).await,
             Err(_) => Outcome::BadEncoding,
         }
     } else {
-        decide(&headers, raw.as_bytes(), deps).await
+        route.decide(&headers, raw.as_bytes(), deps).await
     };
     log(&outcome);
     respond(&outcome, deps).await
+}
+
+/// Which of Slack's three request URLs a request came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// `/slack/interactions` (and anything else, as before there were three).
+    Interactions,
+    /// `/slack/commands`: `/break-glass`.
+    Commands,
+    /// `/slack/events`: the Events API.
+    Events,
+}
+
+impl Route {
+    pub fn of(path: &str) -> Self {
+        if path.ends_with("/slack/commands") {
+            Self::Commands
+        } else if path.ends_with("/slack/events") {
+            Self::Events
+        } else {
+            Self::Interactions
+        }
+    }
+
+    /// Verify first, whatever the route; then parse and act.
+    pub async fn decide(self, headers: &[(&str, &[u8])], body: &[u8], deps: &Deps<'_>) -> Outcome {
+        match self {
+            Self::Interactions => decide(headers, body, deps).await,
+            Self::Commands | Self::Events => {
+                let timestamp = find_header(headers.iter().copied(), TIMESTAMP_HEADER);
+                let signature = find_header(headers.iter().copied(), SIGNATURE_HEADER);
+                if let Err(err) = verify_request(deps.secret, timestamp, signature, body, deps.clock.now()) {
+                    return Outcome::Unauthorized(err);
+                }
+                if self == Self::Commands {
+                    command(body, deps).await
+                } else {
+                    event(body, deps).await
+                }
+            }
+        }
+    }
+}
+
+async fn command(body: &[u8], deps: &Deps<'_>) -> Outcome {
+    let command = match break_glass_core::slack::control::parse_command(body) {
+        Ok(command) => command,
+        Err(err) => return Outcome::Malformed(err),
+    };
+    let text = command.text.clone();
+    Outcome::Answered(Box::new(
+        control::open_modal(
+            deps,
+            &command.who,
+            &command.trigger_id,
+            |choices| break_glass_core::slack::views::parse_prefill(&text, choices),
+            command.channel_id.as_ref(),
+        )
+        .await,
+    ))
+}
+
+async fn event(body: &[u8], deps: &Deps<'_>) -> Outcome {
+    use break_glass_core::slack::control::{Event, parse_event};
+    match parse_event(body) {
+        Err(err) => Outcome::Malformed(err),
+        Ok(Event::Ignored(reason)) => Outcome::Ignored(reason),
+        Ok(Event::UrlVerification { challenge }) => Outcome::Answered(Box::new(Answer {
+            status: 200,
+            body: Some(serde_json::json!({ "challenge": challenge })),
+            outcome: "url_verification",
+            detail: String::new(),
+        })),
+        Ok(Event::HomeOpened { who }) => Outcome::Answered(Box::new(control::publish_home(deps, &who).await)),
+    }
 }
 
 /// Verify, parse, authorise, start: in that order, stopping at the first no.
@@ -130,18 +214,38 @@ pub async fn decide(headers: &[(&str, &[u8])], body: &[u8], deps: &Deps<'_>) -> 
     let click = match parse_interaction(body) {
         Ok(Interaction::BreakGlass(click)) => click,
         Ok(Interaction::Ignored { reason }) => return Outcome::Ignored(reason),
+        Ok(Interaction::Control(click)) => return Outcome::Answered(Box::new(control::act(deps, &click).await)),
+        Ok(Interaction::OpenModal(opener)) => {
+            return Outcome::Answered(Box::new(control::open_from_home(deps, &opener).await));
+        }
+        Ok(Interaction::Submission(submission)) => {
+            return Outcome::Answered(Box::new(control::submit(deps, &submission).await));
+        }
         Err(err) => return Outcome::Malformed(err),
     };
-    let decided = match &deps.rules {
-        None if deps.config.rules.is_none() => deps.config.policy.authorise(&click).map(|d| (d, None)),
-        // Configured for rules but not given them: refuse rather than fall
-        // back to lists that may not even be set.
-        None => Err(not_wired()),
-        Some(rules) => match tokio::time::timeout(RULES_CHECK_BUDGET, by_rules(&click, rules, deps)).await {
-            Ok(decided) => decided.map(|(d, allowed)| (d, allowed.map(|a| a.rule))),
-            Err(_) => Err(PolicyViolation::CheckTimedOut),
-        },
-    };
+    // REQUIRE_REASON: a button asks in the modal first, prefilled with what
+    // the button names (the modal's submission is checked in full).
+    if let (Some(control), Some(trigger_id)) = (&deps.config.control, &click.trigger_id)
+        && control.require_reason
+    {
+        let who = break_glass_core::slack::control::Who {
+            team_id: click.team_id.clone(),
+            workspace: click.workspace.clone(),
+            api_app_id: click.api_app_id.clone(),
+            user_id: click.user_id.clone(),
+            user_name: click.user_name.clone(),
+        };
+        let prefill = break_glass_core::slack::views::Prefill {
+            account: Some(click.account_id.clone()),
+            permission_set: Some(click.permission_set_arn.clone()),
+            duration: click.duration,
+            reason: None,
+        };
+        return Outcome::Answered(Box::new(
+            control::open_modal(deps, &who, trigger_id, |_| prefill, Some(&click.channel_id)).await,
+        ));
+    }
+    let decided = authorise(&click, deps).await;
     let (duration, rule) = match decided {
         Ok(decided) => decided,
         Err(violation) => return Outcome::Refused(click, violation),
@@ -154,6 +258,25 @@ pub async fn decide(headers: &[(&str, &[u8])], body: &[u8], deps: &Deps<'_>) -> 
         rule,
         result,
     }
+}
+
+/// The policy's answer for a click (or a modal's request): the duration
+/// granted and the rule that allowed it (`None` for the allow lists).
+pub(crate) async fn authorise(
+    click: &BreakGlassClick,
+    deps: &Deps<'_>,
+) -> Result<(AccessDuration, Option<String>), PolicyViolation> {
+    let decided = match &deps.rules {
+        None if deps.config.rules.is_none() => deps.config.policy.authorise(&click).map(|d| (d, None)),
+        // Configured for rules but not given them: refuse rather than fall
+        // back to lists that may not even be set.
+        None => Err(not_wired()),
+        Some(rules) => match tokio::time::timeout(RULES_CHECK_BUDGET, by_rules(&click, rules, deps)).await {
+            Ok(decided) => decided.map(|(d, allowed)| (d, allowed.map(|a| a.rule))),
+            Err(_) => Err(PolicyViolation::CheckTimedOut),
+        },
+    };
+    decided
 }
 
 /// A deployment mistake (rules without their configuration, or the other
@@ -220,9 +343,9 @@ async fn by_rules(
         permission_set: &click.permission_set_arn,
         permission_set_name: None,
         duration: click.duration,
-        // A button click says no reason; rules that require one do not
-        // cover it.
-        reason: None,
+        // A button click says no reason (rules that require one do not
+        // cover it); the modal's does.
+        reason: click.reason.as_deref(),
     };
     let allowed = decide_by_rules(
         &set,
@@ -242,7 +365,7 @@ async fn by_rules(
 
 /// Starts the request's execution under the first name that is free or
 /// still running: a running one means this click is a repeat.
-async fn start(request: &AccessRequest, executions: &dyn Executions) -> StartResult {
+pub(crate) async fn start(request: &AccessRequest, executions: &dyn Executions) -> StartResult {
     for generation in 1..=MAX_GENERATIONS {
         let execution_name = request.execution_name(generation);
         let input = match serde_json::to_string(&Execution::new(&execution_name, request.clone())) {
@@ -320,6 +443,10 @@ async fn respond(outcome: &Outcome, deps: &Deps<'_>) -> ApiGatewayV2httpResponse
         Outcome::Unauthorized(_) => text(401, "invalid request signature"),
         Outcome::Malformed(err) => text(400, &format!("malformed interaction: {err}")),
         Outcome::Ignored(_) => text(200, ""),
+        Outcome::Answered(answer) => match &answer.body {
+            Some(body) => json(answer.status, body),
+            None => text(answer.status, ""),
+        },
         Outcome::Refused(..) | Outcome::Attempted { .. } => {
             let words = ephemeral_text(outcome).unwrap_or_default();
             // Block Kit ignores the body of our HTTP answer: its clicker is
@@ -360,6 +487,7 @@ fn log(outcome: &Outcome) {
             tracing::warn!(outcome = "malformed", reason = %err, "refused: malformed payload")
         }
         Outcome::Ignored(reason) => tracing::info!(outcome = "ignored", %reason, "not a break glass click"),
+        Outcome::Answered(answer) => tracing::info!(outcome = answer.outcome, detail = %answer.detail, "answered"),
         Outcome::Refused(click, violation) => tracing::warn!(
             outcome = "refused",
             reason = %violation,

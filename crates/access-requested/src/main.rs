@@ -1,10 +1,11 @@
 //! Wiring only: configuration and clients once per cold start, then the runtime.
 
-use access_requested::{Config, Deps, RuleDeps, handle};
+use access_requested::{Config, ControlDeps, Deps, RuleDeps, handle};
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use break_glass_adapters::directory::IdentityStore;
 use break_glass_adapters::executions::StepFunctions;
 use break_glass_adapters::identity_center::SsoAdmin;
+use break_glass_adapters::ledger::DynamoLedger;
 use break_glass_adapters::policy::SsmParameter;
 use break_glass_adapters::slack::{BotToken, DEFAULT_API_URL, SlackWebApi};
 use break_glass_adapters::{in_region, sdk_config, secrets};
@@ -25,11 +26,18 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         return Err("the Slack signing secret is empty".into());
     }
     let executions = StepFunctions::from_sdk(&sdk, &config.state_machine_arn);
-    let slack = match &config.rules {
+    // The bot token reads profiles (rules) and opens modals, posts and
+    // publishes App Home (control); without either, response_url suffices.
+    let bot = config
+        .control
+        .as_ref()
+        .map(|c| &c.slack)
+        .or(config.rules.as_ref().map(|r| &r.slack));
+    let slack = match bot {
         None => SlackWebApi::new(DEFAULT_API_URL, None),
-        Some(rules) => {
-            let token = BotToken::new(secrets::resolve_with(&sdk, &rules.slack.bot_token).await?);
-            SlackWebApi::new(&rules.slack.api_url, Some(token))
+        Some(settings) => {
+            let token = BotToken::new(secrets::resolve_with(&sdk, &settings.bot_token).await?);
+            SlackWebApi::new(&settings.api_url, Some(token))
         }
     };
     let policy = PolicyRules::from_setting(
@@ -51,6 +59,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let directory = IdentityStore::from_sdk(&sso_sdk, store_id);
     let identity_center = SsoAdmin::from_sdk(&sso_sdk, config.policy.instance.clone());
     let cache = LookupCache::default();
+    let ledger = config
+        .control
+        .as_ref()
+        .map(|c| DynamoLedger::from_sdk(&sdk, &c.ledger_table));
     let deps = Deps {
         config: &config,
         secret: &secret,
@@ -62,6 +74,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             directory: &directory,
             identity_center: &identity_center,
             cache: &cache,
+        }),
+        control: config.control.as_ref().zip(ledger.as_ref()).map(|(c, ledger)| ControlDeps {
+            config: c,
+            ledger,
+            identity_center: &identity_center,
         }),
     };
     let deps = &deps;

@@ -86,6 +86,7 @@ impl World {
             slack: &self.slack_api,
             clock: &self.clock,
             rules: None,
+            control: None,
         };
         handle(event, &deps).await
     }
@@ -417,6 +418,7 @@ async fn an_unreachable_step_functions_tells_the_clicker_nothing_was_granted() {
         slack: &world.slack_api,
         clock: &world.clock,
         rules: None,
+        control: None,
     };
     let (headers, body) = signed(
         &seed_click("U0001", "1.1", "https://hooks.slack.com/actions/T/1/x"),

@@ -727,6 +727,7 @@ fn nothing_outside_policy_starts_and_nothing_panics() {
             slack: &recorder,
             clock: &clock,
             rules: None,
+            control: None,
         };
         let response = runtime.block_on(handle(event(&built, case.base64), &deps));
         prop_assert!(

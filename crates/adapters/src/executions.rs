@@ -63,6 +63,29 @@ impl Executions for StepFunctions {
         }
     }
 
+    async fn send_task_success(&self, token: &str, output: &str) -> Result<bool, PortError> {
+        let result = self
+            .client
+            .send_task_success()
+            .task_token(token)
+            .output(output)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            // The task has moved on (timed out, woken already, its execution
+            // ended) or the token is not one of its tokens any more.
+            Err(err)
+                if err.as_service_error().is_some_and(|e| {
+                    e.is_task_timed_out() || e.is_task_does_not_exist() || e.is_invalid_token()
+                }) =>
+            {
+                Ok(false)
+            }
+            Err(err) => Err(classify(SERVICE, "SendTaskSuccess", err)),
+        }
+    }
+
     async fn status(&self, name: &str) -> Result<Option<ExecutionStatus>, PortError> {
         let result = self
             .client

@@ -30,7 +30,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
-use break_glass_core::ledger::{Holder, ItemState, LastChange, Lease, LedgerItem, LedgerKey};
+use break_glass_core::ledger::{HoldControl, Holder, ItemState, LastChange, Lease, LedgerItem, LedgerKey};
 use break_glass_core::ports::{Ledger, PortError, PortErrorKind, Written};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
@@ -297,6 +297,20 @@ fn holder_map(h: &Holder) -> Result<AttributeValue, PortError> {
             ])),
         );
     }
+    if let Some(incident) = &h.incident {
+        m.insert("incident".into(), s(incident));
+    }
+    if let Some(requested_at) = &h.requested_at {
+        m.insert("requested_at".into(), time(requested_at));
+    }
+    if h.control != HoldControl::default() {
+        // Kept as one JSON string: the control is read and written whole,
+        // always with the item, and never queried.
+        let json = serde_json::to_string(&h.control).map_err(|e| {
+            PortError::new(PortErrorKind::Invalid, "dynamodb", "PutItem", format!("hold control: {e}"))
+        })?;
+        m.insert("control".into(), s(json));
+    }
     Ok(AttributeValue::M(m))
 }
 
@@ -429,6 +443,12 @@ fn holder_of(v: &AttributeValue) -> Result<Holder, String> {
             }
             None => None,
         },
+        incident: optional_string(m, "incident")?,
+        requested_at: optional_time(m, "requested_at")?,
+        control: match optional_string(m, "control")? {
+            Some(raw) => serde_json::from_str(&raw).map_err(|e| format!("control: {e}"))?,
+            None => HoldControl::default(),
+        },
     })
 }
 
@@ -507,6 +527,17 @@ mod tests {
                     source: AssignmentSource::Created,
                     reason: Some("incident 42".into()),
                     thread: Some(("C0INCIDENT".into(), "1700000000.000100".into())),
+                    incident: Some("https://incidents.example.com/42".into()),
+                    requested_at: Some(t("2026-11-30T08:59:58Z")),
+                    control: break_glass_core::ledger::HoldControl {
+                        token: Some("AQB8AAAAKgAAAAMAAAAAAAAAAeMq/token==".into()),
+                        ended_early: Some(break_glass_core::ledger::Stamp {
+                            by: "U7".into(),
+                            at: t("2026-11-30T09:10:00Z"),
+                        }),
+                        extensions: vec![],
+                        over: true,
+                    },
                 },
                 Holder {
                     execution_name: "bg-b-g1".into(),
@@ -516,6 +547,9 @@ mod tests {
                     source: AssignmentSource::SharedWithRunningExecution,
                     reason: None,
                     thread: None,
+                    incident: None,
+                    requested_at: None,
+                    control: Default::default(),
                 },
             ],
             user_name: "alice@example.com".into(),

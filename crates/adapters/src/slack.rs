@@ -43,6 +43,9 @@ pub struct SlackWebApi {
 #[derive(Deserialize)]
 struct Envelope {
     ok: bool,
+    /// `chat.postMessage`'s message timestamp.
+    #[serde(default)]
+    ts: Option<String>,
     #[serde(default)]
     error: Option<String>,
     /// `users.info`'s user object; read as [`User`] there (`auth.test`
@@ -176,6 +179,24 @@ impl SlackWebApi {
 }
 
 impl SlackWebApi {
+    /// POSTs `body` as JSON to Web API `method` with the bot token.
+    async fn call(
+        &self,
+        operation: &'static str,
+        method: &str,
+        body: &serde_json::Value,
+    ) -> Result<Envelope, PortError> {
+        let response = self
+            .http
+            .post(format!("{}/{method}", self.api_url))
+            .bearer_auth(self.token(operation)?)
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| transport(operation, e))?;
+        self.envelope(operation, response).await
+    }
+
     /// `auth.test`: whether Slack accepts the bot token, and whose it is.
     /// Read-only: what `doctor` asks.
     pub async fn auth_test(&self) -> Result<SlackAuth, PortError> {
@@ -277,6 +298,25 @@ impl Slack for SlackWebApi {
             .await
             .map_err(|e| transport(OP, e))?;
         self.envelope(OP, response).await.map(|_| ())
+    }
+
+    async fn start_thread(&self, channel: &str, text: &str, blocks: &serde_json::Value) -> Result<String, PortError> {
+        const OP: &str = "chat.postMessage";
+        let body = json!({ "channel": channel, "text": text, "blocks": blocks, "unfurl_links": false });
+        let envelope = self.call(OP, "chat.postMessage", &body).await?;
+        envelope
+            .ts
+            .ok_or_else(|| PortError::new(PortErrorKind::Other, SERVICE, OP, "answer has no ts"))
+    }
+
+    async fn open_view(&self, trigger_id: &str, view: &serde_json::Value) -> Result<(), PortError> {
+        let body = json!({ "trigger_id": trigger_id, "view": view });
+        self.call("views.open", "views.open", &body).await.map(|_| ())
+    }
+
+    async fn publish_home(&self, user: &SlackUserId, view: &serde_json::Value) -> Result<(), PortError> {
+        let body = json!({ "user_id": user.as_str(), "view": view });
+        self.call("views.publish", "views.publish", &body).await.map(|_| ())
     }
 
     async fn respond_ephemeral(&self, response_url: &str, text: &str) -> Result<(), PortError> {

@@ -55,6 +55,9 @@ fn granting(user: &str) -> LedgerItem {
             source: AssignmentSource::Created,
             reason: Some("incident #42: \"db down\"".into()),
             thread: Some(("C0INCIDENT".into(), "1700000000.000100".into())),
+            incident: Some("https://incidents.example.com/42".into()),
+            requested_at: Some(now),
+            control: Default::default(),
         }],
         user_name: "alice@example.com".into(),
         created_at: now,
@@ -88,6 +91,9 @@ fn held(item: &LedgerItem) -> LedgerItem {
             source: AssignmentSource::SharedWithRunningExecution,
             reason: None,
             thread: None,
+            incident: None,
+            requested_at: None,
+            control: Default::default(),
         });
     })
 }

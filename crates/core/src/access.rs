@@ -680,6 +680,167 @@ async fn put(
         .map_err(LedgerError::Port)
 }
 
+/// What `CheckHold` found: hold `seconds` more, or the hold is over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HoldCheck {
+    Hold { seconds: u64, until: DateTime<Utc> },
+    Over(crate::ledger::hold::HoldEnd),
+}
+
+/// `CheckHold` (see [`crate::ledger::hold`]): how long execution `me` holds
+/// on, recording that its hold is over before it says so.
+pub async fn check_hold(
+    ledger: &dyn Ledger,
+    clock: &dyn Clock,
+    limits: Limits,
+    key: &LedgerKey,
+    me: &str,
+) -> Result<HoldCheck, LedgerError> {
+    use crate::ledger::hold::{CheckPlan, plan_check};
+    for _ in 0..LEDGER_ROUNDS {
+        let item = with_retries(clock, limits.api, || ledger.get(key))
+            .await
+            .map_err(LedgerError::Port)?;
+        match plan_check(item.as_ref(), me, clock.now()) {
+            CheckPlan::Hold { seconds, until } => return Ok(HoldCheck::Hold { seconds, until }),
+            CheckPlan::Over { why, write: None } => return Ok(HoldCheck::Over(why)),
+            CheckPlan::Over {
+                why,
+                write: Some((next, expected)),
+            } => {
+                if put(ledger, clock, limits, &next, Some(expected)).await? == Written::Done {
+                    return Ok(HoldCheck::Over(why));
+                }
+            }
+        }
+    }
+    Err(contended("check_hold"))
+}
+
+/// What storing a hold's task token found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Registered {
+    /// Stored: the End button can wake the hold.
+    Stored,
+    /// The hold is to end now: fail the task to wake it.
+    Wake(crate::ledger::hold::HoldEnd),
+}
+
+/// The `Hold` task's Lambda: stores `token` on `me`'s holder, unless the
+/// hold is already to end.
+pub async fn register_hold(
+    ledger: &dyn Ledger,
+    clock: &dyn Clock,
+    limits: Limits,
+    key: &LedgerKey,
+    me: &str,
+    token: &str,
+) -> Result<Registered, LedgerError> {
+    use crate::ledger::hold::{RegisterPlan, plan_register};
+    for _ in 0..LEDGER_ROUNDS {
+        let item = with_retries(clock, limits.api, || ledger.get(key))
+            .await
+            .map_err(LedgerError::Port)?;
+        match plan_register(item.as_ref(), me, token, clock.now()) {
+            RegisterPlan::Stored => return Ok(Registered::Stored),
+            RegisterPlan::Wake(why) => return Ok(Registered::Wake(why)),
+            RegisterPlan::Write { item: next, expected } => {
+                if put(ledger, clock, limits, &next, Some(expected)).await? == Written::Done {
+                    return Ok(Registered::Stored);
+                }
+            }
+        }
+    }
+    Err(contended("register_hold"))
+}
+
+/// Why an End or Extend press did not take effect.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ControlError {
+    #[error("{0}")]
+    Refused(crate::ledger::hold::ControlRefusal),
+    #[error(transparent)]
+    Ledger(LedgerError),
+}
+
+/// The hold's Slack thread (channel, ts), as its ledger holder records it.
+pub type Thread = Option<(String, String)>;
+
+fn thread_of(item: &LedgerItem, me: &str) -> Thread {
+    item.holder(me).and_then(|h| h.thread.clone())
+}
+
+/// End access now: records the end, then returns the token to wake the
+/// hold with (`None`: the hold's own Lambda will see the end) and the
+/// hold's thread.
+pub async fn end_hold(
+    ledger: &dyn Ledger,
+    clock: &dyn Clock,
+    limits: Limits,
+    key: &LedgerKey,
+    me: &str,
+    presser: crate::ledger::hold::Presser<'_>,
+) -> Result<(Option<String>, Thread), ControlError> {
+    for _ in 0..LEDGER_ROUNDS {
+        let item = with_retries(clock, limits.api, || ledger.get(key))
+            .await
+            .map_err(|e| ControlError::Ledger(LedgerError::Port(e)))?;
+        let plan = crate::ledger::hold::plan_end(item.as_ref(), me, presser, clock.now())
+            .map_err(ControlError::Refused)?;
+        if put(ledger, clock, limits, &plan.item, Some(plan.expected))
+            .await
+            .map_err(ControlError::Ledger)?
+            == Written::Done
+        {
+            return Ok((plan.token, thread_of(&plan.item, me)));
+        }
+    }
+    Err(ControlError::Ledger(contended("end_hold")))
+}
+
+/// Extend: the hold now ends at the returned time (`true` when this press
+/// moved it, `false` when an earlier press of the same button had), and
+/// the hold's thread.
+#[allow(clippy::too_many_arguments)]
+pub async fn extend_hold(
+    ledger: &dyn Ledger,
+    clock: &dyn Clock,
+    limits: Limits,
+    key: &LedgerKey,
+    me: &str,
+    presser: crate::ledger::hold::Presser<'_>,
+    from: DateTime<Utc>,
+    by: chrono::Duration,
+    longest: chrono::Duration,
+) -> Result<(DateTime<Utc>, bool, Thread), ControlError> {
+    use crate::ledger::hold::{ExtendPlan, plan_extend};
+    for _ in 0..LEDGER_ROUNDS {
+        let item = with_retries(clock, limits.api, || ledger.get(key))
+            .await
+            .map_err(|e| ControlError::Ledger(LedgerError::Port(e)))?;
+        let thread = item.as_ref().and_then(|i| thread_of(i, me));
+        match plan_extend(item.as_ref(), me, presser, from, by, longest, clock.now())
+            .map_err(ControlError::Refused)?
+        {
+            ExtendPlan::Already { until } => return Ok((until, false, thread)),
+            ExtendPlan::Write {
+                item: next,
+                expected,
+                until,
+            } => {
+                if put(ledger, clock, limits, &next, Some(expected))
+                    .await
+                    .map_err(ControlError::Ledger)?
+                    == Written::Done
+                {
+                    return Ok((until, true, thread));
+                }
+            }
+        }
+    }
+    Err(ControlError::Ledger(contended("extend_hold")))
+}
+
 /// Posts to the request's thread; a Slack failure is logged, never fatal:
 /// access must not depend on Slack being up.
 pub async fn tell_thread(slack: &dyn Slack, request: &AccessRequest, text: &str) -> bool {

@@ -51,6 +51,9 @@ pub struct Execution {
     pub request: AccessRequest,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grant: Option<Grant>,
+    /// The hold step's latest look (hold-access's `CheckHold`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold: Option<Hold>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoke: Option<Revoke>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -67,6 +70,13 @@ pub struct AccessRequest {
     pub duration_seconds: AccessDuration,
     #[serde(with = "timestamp")]
     pub requested_at: DateTime<Utc>,
+    /// Why, in the requester's words (the modal asks; a button click says
+    /// nothing unless `REQUIRE_REASON` sends it through the modal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// A link to the incident, when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,11 +89,14 @@ pub struct Requester {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SlackThread {
     pub channel_id: String,
-    /// The clicked message.
+    /// The clicked message; for a request made in the modal, the modal's
+    /// view id. Either way it names the request, so a repeat starts nothing.
     pub message_ts: String,
     /// Where updates go: the clicked message's thread.
     pub thread_ts: String,
     /// Valid for 30 minutes after the click; later posts use the bot token.
+    /// Empty for a request made in the modal (Slack gives it none).
+    #[serde(default)]
     pub response_url: String,
 }
 
@@ -118,6 +131,22 @@ pub enum AssignmentSource {
     /// Another running break-glass execution created it; the last holder's
     /// revoke removes it.
     SharedWithRunningExecution,
+}
+
+/// Where the hold stands, as `CheckHold` last read it from the ledger: the
+/// state machine holds for `seconds` (the callback task's timeout) unless
+/// `over`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hold {
+    pub over: bool,
+    /// Whole seconds left; 0 once over.
+    pub seconds: u64,
+    /// When the hold ends (later than `grant.expires_at` after an Extend).
+    #[serde(with = "timestamp")]
+    pub until: DateTime<Utc>,
+    /// Who pressed End access now, when somebody did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_early_by: Option<String>,
 }
 
 /// What revoke-access did.
@@ -207,6 +236,7 @@ impl Execution {
             execution_name: execution_name.into(),
             request,
             grant: None,
+            hold: None,
             revoke: None,
             report: None,
         }
@@ -259,6 +289,8 @@ impl AccessRequest {
             permission_set_arn: click.permission_set_arn.clone(),
             duration_seconds: duration,
             requested_at: whole_seconds(now),
+            reason: click.reason.clone(),
+            incident: click.incident.clone(),
         }
     }
 
@@ -333,6 +365,8 @@ mod tests {
                 .unwrap(),
             duration_seconds: AccessDuration::from_minutes(60).unwrap(),
             requested_at: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+            reason: None,
+            incident: None,
         }
     }
 

@@ -204,6 +204,7 @@ const TASK_FUNCTIONS: &[(&str, &str)] = &[
     ("revoke_access_arn", "revoke-access"),
     ("report_on_access_arn", "report-on-access"),
     ("notify_arn", "notify"),
+    ("hold_access_arn", "hold-access"),
 ];
 
 /// In environment mode the function ARNs may be given by hand.
@@ -212,6 +213,7 @@ const TASK_VARIABLES: &[(&str, &str)] = &[
     ("revoke_access_arn", "REVOKE_ACCESS_FUNCTION_ARN"),
     ("report_on_access_arn", "REPORT_ON_ACCESS_FUNCTION_ARN"),
     ("notify_arn", "NOTIFY_FUNCTION_ARN"),
+    ("hold_access_arn", "HOLD_ACCESS_FUNCTION_ARN"),
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]

@@ -37,6 +37,8 @@ use serde::{Deserialize, Serialize};
 use crate::contract::{AssignmentSource, timestamp};
 use crate::domain::{AccountId, PermissionSetArn};
 
+pub mod hold;
+
 /// How long an operator's claim on a `granting`/`revoking` item lasts after
 /// its last write. Longer than the grant and revoke Lambdas' timeout (300 s)
 /// plus clock skew between Lambdas, so an expired lease means that Lambda
@@ -135,6 +137,46 @@ pub struct Holder {
     /// story if it has to finish this hold.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thread: Option<(String, String)>,
+    /// The incident link the requester gave.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident: Option<String>,
+    /// When access was asked for: extensions may not pass this plus the
+    /// longest duration. `None` in items written before extensions existed
+    /// (then `joined_at` stands in).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "optional_timestamp")]
+    pub requested_at: Option<DateTime<Utc>>,
+    /// How the hold is ended early or moved (see [`hold`]).
+    #[serde(default)]
+    pub control: HoldControl,
+}
+
+/// What Slack's End and Extend buttons change, and what the hold step reads
+/// (see [`hold`]). Every field is written by a conditional write on the
+/// item, like everything else in the ledger.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct HoldControl {
+    /// The task token of the execution's current hold: sending it success
+    /// wakes the hold at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// Who asked to end the hold early, and when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_early: Option<Stamp>,
+    /// Who moved `expires_at` later, and when, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extensions: Vec<Stamp>,
+    /// The hold step decided the hold is over and went on to the revoke:
+    /// nothing may end or extend it any more.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub over: bool,
+}
+
+/// Who did something, and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stamp {
+    pub by: String,
+    #[serde(with = "timestamp")]
+    pub at: DateTime<Utc>,
 }
 
 /// What happened last to an item, in words, for people reading the table.
@@ -258,6 +300,8 @@ pub struct Claim {
     pub reason: Option<String>,
     /// (channel, thread ts)
     pub thread: Option<(String, String)>,
+    pub incident: Option<String>,
+    pub requested_at: Option<DateTime<Utc>>,
 }
 
 impl Claim {
@@ -270,6 +314,9 @@ impl Claim {
             source,
             reason: self.reason.clone(),
             thread: self.thread.clone(),
+            incident: self.incident.clone(),
+            requested_at: self.requested_at,
+            control: HoldControl::default(),
         }
     }
 }
@@ -822,6 +869,8 @@ mod tests {
             expires_at: t(expires),
             reason: None,
             thread: None,
+            incident: None,
+            requested_at: None,
         }
     }
 

@@ -176,6 +176,41 @@ impl ErrorType for PolicyViolation {
 }
 
 impl Policy {
+    /// Whether a request comes from our workspaces through our app: what
+    /// every request must pass before anything else, whoever sends it.
+    pub fn admit_from(
+        &self,
+        workspace: &WorkspaceIds,
+        app: Option<&crate::domain::SlackAppId>,
+    ) -> Result<(), PolicyViolation> {
+        self.workspaces
+            .admit(workspace)
+            .map_err(PolicyViolation::ForeignWorkspace)?;
+        if let Some(ours) = &self.app
+            && app != Some(ours)
+        {
+            return Err(PolicyViolation::WrongApp);
+        }
+        Ok(())
+    }
+
+    /// [`Self::admit_from`], and the user list when one is set: who may
+    /// open the modal or run the command.
+    pub fn admit_person(
+        &self,
+        workspace: &WorkspaceIds,
+        app: Option<&crate::domain::SlackAppId>,
+        user: &crate::domain::SlackUserId,
+    ) -> Result<(), PolicyViolation> {
+        self.admit_from(workspace, app)?;
+        if let Some(users) = &self.users
+            && !users.contains(user)
+        {
+            return Err(PolicyViolation::UserNotAllowed(user.clone()));
+        }
+        Ok(())
+    }
+
     /// Decides a click by the allow lists alone (no rules); on success, the
     /// duration to grant.
     pub fn authorise(&self, click: &BreakGlassClick) -> Result<AccessDuration, PolicyViolation> {
@@ -195,14 +230,7 @@ impl Policy {
     /// the instance, and the longest duration anyone may have. The rules
     /// decide the rest.
     pub fn admit(&self, click: &BreakGlassClick) -> Result<(), PolicyViolation> {
-        self.workspaces
-            .admit(&click.workspace)
-            .map_err(PolicyViolation::ForeignWorkspace)?;
-        if let Some(app) = &self.app
-            && click.api_app_id.as_ref() != Some(app)
-        {
-            return Err(PolicyViolation::WrongApp);
-        }
+        self.admit_from(&click.workspace, click.api_app_id.as_ref())?;
         if let Some(users) = &self.users
             && !users.contains(&click.user_id)
         {
@@ -293,6 +321,9 @@ mod tests {
                 .unwrap(),
             duration: None,
             shape: PayloadShape::InteractiveMessage,
+            trigger_id: None,
+            reason: None,
+            incident: None,
         }
     }
 

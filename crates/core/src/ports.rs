@@ -83,6 +83,18 @@ pub enum ExecutionStatus {
 pub trait Executions: Send + Sync + Debug {
     async fn start(&self, name: &str, input: &str) -> Result<StartOutcome, PortError>;
     async fn status(&self, name: &str) -> Result<Option<ExecutionStatus>, PortError>;
+    /// `SendTaskSuccess`: wakes the callback task waiting for `token` with
+    /// `output`. `Ok(false)` when no task waits for it any more (it timed
+    /// out, was woken already, or its execution ended).
+    async fn send_task_success(&self, token: &str, output: &str) -> Result<bool, PortError> {
+        let _ = (token, output);
+        Err(PortError::new(
+            PortErrorKind::Other,
+            "states",
+            "SendTaskSuccess",
+            "these executions take no callbacks",
+        ))
+    }
 }
 
 // ------------------------------------------------------------- Identity Center
@@ -244,6 +256,27 @@ pub trait Slack: Send + Sync + Debug {
         let _ = blocks;
         self.post_message(channel, thread_ts, text).await
     }
+    /// `chat.postMessage` of a new message (Block Kit `blocks`) whose thread
+    /// will carry a request's story: its `ts`.
+    async fn start_thread(&self, channel: &str, text: &str, blocks: &serde_json::Value) -> Result<String, PortError> {
+        let _ = (channel, text, blocks);
+        Err(unsupported("chat.postMessage"))
+    }
+    /// `views.open`: shows `view` (a modal) to whoever holds `trigger_id`
+    /// (valid for 3 s after the click or command).
+    async fn open_view(&self, trigger_id: &str, view: &serde_json::Value) -> Result<(), PortError> {
+        let _ = (trigger_id, view);
+        Err(unsupported("views.open"))
+    }
+    /// `views.publish`: `user`'s App Home tab becomes `view`.
+    async fn publish_home(&self, user: &SlackUserId, view: &serde_json::Value) -> Result<(), PortError> {
+        let _ = (user, view);
+        Err(unsupported("views.publish"))
+    }
+}
+
+fn unsupported(operation: &'static str) -> PortError {
+    PortError::new(PortErrorKind::Other, "slack", operation, "not supported by this Slack")
 }
 
 // ----------------------------------------------------------------------- E-mail

@@ -172,7 +172,30 @@ pub async fn handle(input: Value, deps: &Deps<'_>) -> Result<Value, GrantError> 
                 expires_at = %g.expires_at,
                 "access granted"
             );
-            tell_thread(deps.slack, request, &text).await;
+            if let Some(line) = break_glass_core::slack::views::why_line(
+                request.reason.as_deref(),
+                request.incident.as_deref(),
+            ) {
+                text.push('\n');
+                text.push_str(&line);
+            }
+            // Block Kit, with End access now and Extend under it (pressed by
+            // anyone: access-requested checks who against the ledger).
+            let hold = break_glass_core::slack::control::HoldRef {
+                execution: execution.execution_name.clone(),
+                user: g.user_id.clone(),
+                account: request.account_id.clone(),
+                permission_set: request.permission_set_arn.clone(),
+                until: g.expires_at,
+            };
+            let blocks = break_glass_core::slack::views::granted_blocks(&text, &hold, None);
+            if let Err(error) = deps
+                .slack
+                .post_blocks(&request.slack.channel_id, Some(&request.slack.thread_ts), &text, &blocks)
+                .await
+            {
+                tracing::warn!(%error, "could not post to the Slack thread; carrying on");
+            }
             // The rules' notify channels hear of it too (best effort, like
             // the thread: a Slack failure never fails a grant).
             if let Some(allowed) = &allowed {
@@ -296,11 +319,13 @@ async fn grant(execution: &Execution, deps: &Deps<'_>) -> Result<(Grant, Option<
         slack_user_id: request.requester.slack_user_id.as_str().to_string(),
         user_name: user.user_name.clone(),
         expires_at,
-        reason: None,
+        reason: request.reason.clone(),
         thread: Some((
             request.slack.channel_id.to_string(),
             request.slack.thread_ts.clone(),
         )),
+        incident: request.incident.clone(),
+        requested_at: Some(request.requested_at),
     };
     let (ledger, ic, me) = (
         deps.ledger,
@@ -433,9 +458,9 @@ async fn check_rules(
         permission_set: &request.permission_set_arn,
         permission_set_name: Some(permission_set_name),
         duration: Some(request.duration_seconds),
-        // The execution contract carries no reason yet (button clicks give
-        // none): rules that require one do not cover it.
-        reason: None,
+        // A button click carries no reason: rules that require one do not
+        // cover it (REQUIRE_REASON sends such clicks through the modal).
+        reason: request.reason.as_deref(),
     };
     decide(
         &rules,

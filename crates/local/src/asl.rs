@@ -2,7 +2,8 @@
 //! break-glass-access's definition uses, following the documented semantics,
 //! and a clear refusal (naming the field) for anything else.
 //!
-//! Supported: Task, Wait (Seconds, SecondsPath, Timestamp, TimestampPath),
+//! Supported: Task (a Lambda by ARN, or `lambda:invoke.waitForTaskToken`
+//! with `FunctionName` and `Payload`, woken through [`Callbacks`]), Wait (Seconds, SecondsPath, Timestamp, TimestampPath),
 //! Choice (the common comparison operators, And/Or/Not), Pass, Succeed,
 //! Fail; Retry (ErrorEquals, IntervalSeconds, MaxAttempts, BackoffRate,
 //! MaxDelaySeconds, JitterStrategy), Catch (ErrorEquals, ResultPath, Next);
@@ -50,6 +51,55 @@ impl TaskError {
 pub trait Invoker: Send + Sync {
     /// Runs the task's resource with its effective input.
     async fn invoke(&self, resource: &str, input: Value) -> Result<Value, TaskError>;
+    /// Where `SendTaskSuccess` finds the callback tasks waiting; `None`: a
+    /// callback task waits for its timeout.
+    fn callbacks(&self) -> Option<&Callbacks> {
+        None
+    }
+}
+
+/// The Lambda integration that waits for a task token.
+pub const WAIT_FOR_TASK_TOKEN: &str = "arn:aws:states:::lambda:invoke.waitForTaskToken";
+
+/// Why `SendTaskSuccess` did not wake anything: Step Functions' own error
+/// names (`TaskTimedOut` also when the task has ended for any other reason).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum CallbackError {
+    #[error("TaskTimedOut: the task is no longer waiting for this token")]
+    TaskTimedOut,
+}
+
+/// The callback tasks waiting for their token, as Step Functions keeps
+/// them: a token wakes its task once; afterwards it is `TaskTimedOut`.
+#[derive(Debug, Default)]
+pub struct Callbacks {
+    waiting: std::sync::Mutex<BTreeMap<String, tokio::sync::oneshot::Sender<Value>>>,
+    issued: std::sync::atomic::AtomicU64,
+}
+
+impl Callbacks {
+    /// A fresh token for `execution`'s `state`, and what its callback sends.
+    fn expect(&self, execution: &str, state: &str) -> (String, tokio::sync::oneshot::Receiver<Value>) {
+        let n = self.issued.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let token = format!("{execution}/{state}/{n}");
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.lock().insert(token.clone(), tx);
+        (token, rx)
+    }
+
+    fn forget(&self, token: &str) {
+        self.lock().remove(token);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, tokio::sync::oneshot::Sender<Value>>> {
+        self.waiting.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// `SendTaskSuccess`: the waiting task ends with `output`.
+    pub fn send_success(&self, token: &str, output: Value) -> Result<(), CallbackError> {
+        let waiting = self.lock().remove(token).ok_or(CallbackError::TaskTimedOut)?;
+        waiting.send(output).map_err(|_| CallbackError::TaskTimedOut)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -94,12 +144,20 @@ enum Wait {
 }
 
 #[derive(Debug, Clone)]
+enum Timeout {
+    Seconds(u64),
+    /// `TimeoutSecondsPath`: read from the state's input; scaled like a
+    /// Wait, since it is how long a hold lasts, not how long a Lambda runs.
+    Path(String),
+}
+
+#[derive(Debug, Clone)]
 enum Kind {
     Task {
         resource: String,
         retry: Vec<Retrier>,
         catch: Vec<Catcher>,
-        timeout: Option<u64>,
+        timeout: Option<Timeout>,
     },
     Wait(Wait),
     Choice {
@@ -145,6 +203,7 @@ fn allowed_fields(kind: &str) -> Option<&'static [&'static str]> {
             "Retry",
             "Catch",
             "TimeoutSeconds",
+            "TimeoutSecondsPath",
         ],
         "Wait" => &[
             "Next",
@@ -337,11 +396,35 @@ impl Definition {
                             .to_string(),
                     });
                 }
+                let timeout = match (obj.get("TimeoutSeconds"), obj.get("TimeoutSecondsPath")) {
+                    (Some(_), Some(_)) => {
+                        return Err(invalid(name, "TimeoutSeconds and TimeoutSecondsPath are exclusive"));
+                    }
+                    (Some(t), None) => Some(Timeout::Seconds(
+                        t.as_u64()
+                            .ok_or_else(|| invalid(name, "TimeoutSeconds must be a whole number"))?,
+                    )),
+                    (None, Some(p)) => Some(Timeout::Path(
+                        p.as_str()
+                            .ok_or_else(|| invalid(name, "TimeoutSecondsPath must be a path"))?
+                            .to_string(),
+                    )),
+                    (None, None) => None,
+                };
+                if resource == WAIT_FOR_TASK_TOKEN
+                    && obj
+                        .get("Parameters")
+                        .and_then(|p| p.get("FunctionName"))
+                        .and_then(Value::as_str)
+                        .is_none()
+                {
+                    return Err(invalid(name, "a waitForTaskToken task needs Parameters.FunctionName"));
+                }
                 Kind::Task {
                     resource,
                     retry,
                     catch,
-                    timeout: obj.get("TimeoutSeconds").and_then(Value::as_u64),
+                    timeout,
                 }
             }
             "Wait" => {
@@ -448,6 +531,12 @@ impl Definition {
             .states
             .values()
             .filter_map(|s| match &s.kind {
+                Kind::Task { resource, .. } if resource == WAIT_FOR_TASK_TOKEN => s
+                    .io
+                    .parameters
+                    .as_ref()
+                    .and_then(|p| p["FunctionName"].as_str())
+                    .map(str::to_string),
                 Kind::Task { resource, .. } => Some(resource.clone()),
                 _ => None,
             })
@@ -836,24 +925,72 @@ pub async fn execute(
                     catch,
                     timeout,
                 } => {
-                    let payload = match &state.io.parameters {
-                        Some(p) => template(p, &effective, &context)?,
-                        None => effective.clone(),
+                    let limit = match timeout {
+                        None => None,
+                        Some(Timeout::Seconds(t)) => Some(Duration::from_secs(*t)),
+                        Some(Timeout::Path(p)) => {
+                            let seconds = read_path(p, &effective, &context)
+                                .and_then(|v| v.as_u64())
+                                .filter(|s| *s > 0)
+                                .ok_or_else(|| {
+                                    TaskError::new(
+                                        "States.Runtime",
+                                        format!("TimeoutSecondsPath {p} is not a positive whole number"),
+                                    )
+                                })?;
+                            Some(scaled(seconds as f64))
+                        }
                     };
+                    let callback = resource == WAIT_FOR_TASK_TOKEN;
                     let mut attempts: BTreeMap<usize, u32> = BTreeMap::new();
                     loop {
-                        let call = invoker.invoke(resource, payload.clone());
-                        let result = match timeout {
-                            Some(t) => tokio::time::timeout(Duration::from_secs(*t), call)
-                                .await
-                                .unwrap_or_else(|_| {
-                                    Err(TaskError::new(
-                                        "States.Timeout",
-                                        format!("{name} ran longer than {t} s"),
-                                    ))
+                        // Each attempt gets its own token, as in Step Functions.
+                        let (token, woken) = match (callback, invoker.callbacks()) {
+                            (true, Some(callbacks)) => {
+                                let execution = context["Execution"]["Name"].as_str().unwrap_or_default();
+                                let (token, rx) = callbacks.expect(execution, &name);
+                                (Some(token), Some(rx))
+                            }
+                            _ => (None, None),
+                        };
+                        let context = {
+                            let mut c = context.clone();
+                            if let Some(token) = &token {
+                                c["Task"] = json!({"Token": token});
+                            }
+                            c
+                        };
+                        let payload = match &state.io.parameters {
+                            Some(p) => template(p, &effective, &context)?,
+                            None => effective.clone(),
+                        };
+                        let call = async {
+                            if !callback {
+                                return invoker.invoke(resource, payload.clone()).await;
+                            }
+                            let function = payload["FunctionName"].as_str().unwrap_or_default().to_string();
+                            invoker
+                                .invoke(&function, payload.get("Payload").cloned().unwrap_or(Value::Null))
+                                .await?;
+                            match woken {
+                                Some(rx) => rx.await.map_err(|_| {
+                                    TaskError::new("States.Runtime", "the callback was dropped")
                                 }),
+                                None => std::future::pending().await,
+                            }
+                        };
+                        let result = match limit {
+                            Some(t) => tokio::time::timeout(t, call).await.unwrap_or_else(|_| {
+                                Err(TaskError::new(
+                                    "States.Timeout",
+                                    format!("{name} ran longer than {} s", t.as_secs_f64()),
+                                ))
+                            }),
                             None => call.await,
                         };
+                        if let (Some(token), Some(callbacks)) = (&token, invoker.callbacks()) {
+                            callbacks.forget(token);
+                        }
                         match result {
                             Ok(output) => {
                                 event("TaskSucceeded", &name, output.clone());

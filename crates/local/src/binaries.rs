@@ -15,9 +15,10 @@ use tokio::process::{Child, Command};
 use crate::asl::TaskError;
 use crate::runner::Tasks;
 
-pub const FUNCTIONS: [&str; 5] = [
+pub const FUNCTIONS: [&str; 6] = [
     "access-requested",
     "grant-access",
+    "hold-access",
     "revoke-access",
     "report-on-access",
     "reconcile-access",
@@ -36,7 +37,7 @@ pub struct LambdaBinaries {
 }
 
 impl LambdaBinaries {
-    /// Starts the five binaries in `dir`, each with `env` (what Terraform
+    /// Starts the six binaries in `dir`, each with `env` (what Terraform
     /// would set, plus AWS endpoints and credentials) and its own Runtime API.
     pub async fn start(dir: &Path, env: &[(String, String)]) -> Result<Self, String> {
         let mut running = HashMap::new();

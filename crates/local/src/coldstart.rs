@@ -73,6 +73,7 @@ pub async fn measure(binary: &std::path::Path) -> Result<Measurement, String> {
         )),
         clock: clock.clone(),
         rules: None,
+        control: None,
     };
     tokio::spawn(async move {
         let _ = axum::serve(listener, router(Endpoint { machine, answerer })).await;

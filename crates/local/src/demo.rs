@@ -27,7 +27,7 @@ use crate::asl::Definition;
 use crate::binaries::LambdaBinaries;
 use crate::reconciler::Reconciler;
 use crate::runner::{ExecutionView, Functions, LocalStateMachine, PLACEHOLDERS, render};
-use crate::server::{Answerer, Endpoint, InProcessRules, router};
+use crate::server::{Answerer, Endpoint, InProcessControl, InProcessRules, router};
 
 pub const INSTANCE: &str = "arn:aws:sso:::instance/ssoins-12345";
 pub const PERMISSION_SET: &str = "arn:aws:sso:::permissionSet/ssoins-12345/ps-12345";
@@ -366,6 +366,7 @@ pub async fn run(opts: Options) -> Result<Outcome, String> {
             let access = access_requested::Config::from_env(&lookup).map_err(e)?;
             let answerer = Answerer::InProcess {
                 rules: InProcessRules::wire(&access, &fn_sdk, &sdk),
+                control: InProcessControl::wire(&access, &fn_sdk, &sdk),
                 config: Arc::new(access),
                 secret: Arc::new(break_glass_core::slack::SigningSecret::new(SIGNING_SECRET)),
                 slack: slack_api,

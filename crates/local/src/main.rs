@@ -41,7 +41,7 @@ use break_glass_local::demo::{self, Drill};
 use break_glass_local::doctor;
 use break_glass_local::reconciler::{self, Reconciler};
 use break_glass_local::runner::{Functions, LocalStateMachine, PLACEHOLDERS, render};
-use break_glass_local::server::{Answerer, Endpoint, InProcessRules, router};
+use break_glass_local::server::{Answerer, Endpoint, InProcessControl, InProcessRules, router};
 
 const DEFAULT_DEFINITION: &str = include_str!("../../../statemachine/break-glass.asl.json");
 
@@ -354,6 +354,7 @@ async fn in_process(
     let machine = LocalStateMachine::new(definition, Arc::new(functions), clock.clone(), time_scale);
     let answerer = Answerer::InProcess {
         rules: InProcessRules::wire(&access, &sdk, &sso_sdk),
+        control: InProcessControl::wire(&access, &sdk, &sso_sdk),
         config: Arc::new(access),
         secret: Arc::new(SigningSecret::new(secret)),
         slack,

@@ -30,6 +30,7 @@ pub const PLACEHOLDERS: &[(&str, &str)] = &[
     // concurrency, so alerts never queue behind 15-minute reports) running
     // the report-on-access binary; here the same handler.
     ("notify_arn", "local:report-on-access"),
+    ("hold_access_arn", "local:hold-access"),
 ];
 
 /// What `templatefile()` does for our definition: `${name}` → value.
@@ -86,12 +87,16 @@ pub trait Tasks: Send + Sync + std::fmt::Debug {
 
 struct Bound<'a> {
     tasks: &'a dyn Tasks,
+    callbacks: &'a asl::Callbacks,
 }
 
 #[async_trait]
 impl Invoker for Bound<'_> {
     async fn invoke(&self, resource: &str, input: Value) -> Result<Value, TaskError> {
         self.tasks.run(resource, input).await
+    }
+    fn callbacks(&self) -> Option<&asl::Callbacks> {
+        Some(self.callbacks)
     }
 }
 
@@ -131,6 +136,13 @@ impl Tasks for Functions {
                     session_policy: f.session_policy.as_deref(),
                 };
                 revoke_access::handle(input, &deps).await.map_err(task_error)
+            }
+            "local:hold-access" => {
+                let deps = hold_access::Deps {
+                    ledger: f.ledger.as_ref(),
+                    clock: f.clock.as_ref(),
+                };
+                hold_access::handle(input, &deps).await.map_err(task_error)
             }
             "local:report-on-access" => {
                 let deps = report_on_access::Deps {
@@ -190,6 +202,8 @@ pub struct LocalStateMachine {
     clock: Arc<dyn Clock>,
     time_scale: f64,
     records: Mutex<Records>,
+    /// The callback tasks waiting for `SendTaskSuccess`.
+    callbacks: asl::Callbacks,
     me: Weak<LocalStateMachine>,
 }
 
@@ -206,6 +220,7 @@ impl LocalStateMachine {
             clock,
             time_scale,
             records: Mutex::new(Records::default()),
+            callbacks: asl::Callbacks::default(),
             me: me.clone(),
         })
     }
@@ -344,6 +359,7 @@ impl Executions for LocalStateMachine {
             });
             let bound = Bound {
                 tasks: me.tasks.as_ref(),
+                callbacks: &me.callbacks,
             };
             let recorder = |event: HistoryEvent| me.record(&execution_name, event);
             let ending = asl::execute(
@@ -366,6 +382,12 @@ impl Executions for LocalStateMachine {
         Ok(StartOutcome::Started {
             execution_arn: format!("local:execution:break-glass:{name}"),
         })
+    }
+
+    async fn send_task_success(&self, token: &str, output: &str) -> Result<bool, PortError> {
+        let output: Value = serde_json::from_str(output)
+            .map_err(|e| PortError::new(PortErrorKind::Invalid, "local", "SendTaskSuccess", e.to_string()))?;
+        Ok(self.callbacks.send_success(token, output).is_ok())
     }
 
     async fn status(&self, name: &str) -> Result<Option<ExecutionStatus>, PortError> {

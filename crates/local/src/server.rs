@@ -29,6 +29,8 @@ pub enum Answerer {
         clock: Arc<dyn Clock>,
         /// Set when the policy's rules decide who may break into what.
         rules: Option<InProcessRules>,
+        /// Set when the slash command, the modal, End and Extend are.
+        control: Option<InProcessControl>,
     },
     Binary(Arc<LambdaBinaries>),
 }
@@ -71,6 +73,35 @@ impl InProcessRules {
     }
 }
 
+/// What access-requested needs, in-process, for the command, the modal,
+/// End, Extend and App Home: the same clients its `main.rs` wires.
+#[derive(Debug, Clone)]
+pub struct InProcessControl {
+    pub ledger: Arc<dyn break_glass_core::ports::Ledger>,
+    pub identity_center: Arc<dyn IdentityCenter>,
+}
+
+impl InProcessControl {
+    /// `None` when `config` has no control settings (no `GRANT_LEDGER_TABLE`).
+    pub fn wire(
+        config: &access_requested::Config,
+        sdk: &aws_config::SdkConfig,
+        sso_sdk: &aws_config::SdkConfig,
+    ) -> Option<Self> {
+        let control = config.control.as_ref()?;
+        Some(Self {
+            ledger: Arc::new(break_glass_adapters::ledger::DynamoLedger::from_sdk(
+                sdk,
+                &control.ledger_table,
+            )),
+            identity_center: Arc::new(break_glass_adapters::identity_center::SsoAdmin::from_sdk(
+                sso_sdk,
+                config.policy.instance.clone(),
+            )),
+        })
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Endpoint {
     pub machine: Arc<LocalStateMachine>,
@@ -86,21 +117,35 @@ pub fn router(endpoint: Endpoint) -> Router {
         .with_state(endpoint.machine.clone());
     Router::new()
         .route("/slack/interactions", post(interactions))
+        .route("/slack/commands", post(commands))
+        .route("/slack/events", post(events))
         .route("/executions", get(executions))
         .route("/executions/{name}/stop", post(stop))
         .with_state(endpoint)
         .merge(sfn)
 }
 
+async fn interactions(State(e): State<Endpoint>, headers: HeaderMap, body: Bytes) -> Response {
+    answer(e, "/slack/interactions", headers, body).await
+}
+
+async fn commands(State(e): State<Endpoint>, headers: HeaderMap, body: Bytes) -> Response {
+    answer(e, "/slack/commands", headers, body).await
+}
+
+async fn events(State(e): State<Endpoint>, headers: HeaderMap, body: Bytes) -> Response {
+    answer(e, "/slack/events", headers, body).await
+}
+
 /// Hands the request to access-requested exactly as API Gateway would:
 /// a payload 2.0 event, body base64-encoded.
-async fn interactions(State(e): State<Endpoint>, headers: HeaderMap, body: Bytes) -> Response {
+async fn answer(e: Endpoint, path: &str, headers: HeaderMap, body: Bytes) -> Response {
     use base64::Engine as _;
     let mut event = ApiGatewayV2httpRequest::default();
     event.headers = headers;
     event.body = Some(base64::engine::general_purpose::STANDARD.encode(&body));
     event.is_base64_encoded = true;
-    event.raw_path = Some("/slack/interactions".into());
+    event.raw_path = Some(path.into());
     let answer = match &e.answerer {
         Answerer::InProcess {
             config,
@@ -108,6 +153,7 @@ async fn interactions(State(e): State<Endpoint>, headers: HeaderMap, body: Bytes
             slack,
             clock,
             rules,
+            control,
         } => {
             let deps = Deps {
                 config,
@@ -120,6 +166,13 @@ async fn interactions(State(e): State<Endpoint>, headers: HeaderMap, body: Bytes
                     directory: r.directory.as_ref(),
                     identity_center: r.identity_center.as_ref(),
                     cache: &r.cache,
+                }),
+                control: config.control.as_ref().zip(control.as_ref()).map(|(c, w)| {
+                    access_requested::ControlDeps {
+                        config: c,
+                        ledger: w.ledger.as_ref(),
+                        identity_center: w.identity_center.as_ref(),
+                    }
                 }),
             };
             access_requested::handle(event, &deps).await

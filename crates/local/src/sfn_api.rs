@@ -103,6 +103,15 @@ pub async fn serve(
             )})),
             None => error("ExecutionDoesNotExist", "Execution Does Not Exist"),
         },
+        "SendTaskSuccess" => {
+            let token = request["taskToken"].as_str().unwrap_or_default();
+            let output = request["output"].as_str().unwrap_or("{}");
+            match machine.send_task_success(token, output).await {
+                Ok(true) => ok(json!({})),
+                Ok(false) => error("TaskTimedOut", "Task Timed Out"),
+                Err(e) => error("InvalidOutput", &e.to_string()),
+            }
+        }
         other => error(
             "UnknownOperationException",
             &format!("{other} is not served locally"),

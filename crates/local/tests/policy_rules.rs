@@ -148,6 +148,7 @@ impl World {
                 identity_center: &self.sso,
                 cache: &cache,
             }),
+            control: None,
         };
         self.click_with(&deps, who, account, minutes).await
     }
@@ -434,6 +435,7 @@ async fn without_rules_nothing_is_looked_up() {
         slack: &w.slack_api,
         clock: &w.clock,
         rules: None,
+        control: None,
     };
     let grant_config = grant_access::Config::from_env(&lookup).unwrap();
     assert!(grant_config.policy.is_none());

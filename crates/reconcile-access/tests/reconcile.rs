@@ -138,6 +138,8 @@ impl World {
             permission_set_arn: self.fx.permission_set_arn.parse().unwrap(),
             duration_seconds: AccessDuration::from_minutes(minutes).unwrap(),
             requested_at: self.clock.now(),
+            reason: None,
+            incident: None,
         };
         let execution = Execution::new(request.execution_name(1), request);
         self.executions.started(&execution);

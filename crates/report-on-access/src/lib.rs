@@ -251,8 +251,9 @@ pub async fn handle(input: Value, deps: &Deps<'_>) -> Result<Value, ReportError>
         slack_user: request.requester.slack_user_id.to_string(),
         account: request.account_id.to_string(),
         permission_set: grant.permission_set_name.clone(),
-        // The execution contract does not carry a reason yet.
-        reason: None,
+        reason: request.reason.clone(),
+        incident: request.incident.clone(),
+        ended_early_by: execution.hold.as_ref().and_then(|h| h.ended_early_by.clone()),
         granted_at: grant.granted_at,
         revoked_at: revoke.revoked_at,
         sessions_valid_until: revoke.sessions_valid_until,

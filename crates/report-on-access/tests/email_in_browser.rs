@@ -125,6 +125,8 @@ fn report() -> (ReportContext, Summary) {
         account: "123456789012".into(),
         permission_set: "BreakGlassAdmin".into(),
         reason: Some("Checkout is down <script>alert(3)</script>".into()),
+        incident: Some("https://incidents.example.com/INC-42".into()),
+        ended_early_by: Some("U0001".into()),
         granted_at: t("2026-11-30T09:00:05Z"),
         revoked_at: t("2026-11-30T10:00:05Z"),
         sessions_valid_until: t("2026-11-30T11:00:05Z"),

@@ -70,6 +70,8 @@ async fn ledger_after_the_grant(execution: &Execution) -> InMemoryLedger {
         expires_at: grant.expires_at,
         reason: None,
         thread: None,
+        incident: None,
+        requested_at: None,
     };
     let GrantPlan::Write { item, expected, .. } = plan_grant(None, Some(false), &claim, grant.granted_at)
     else {

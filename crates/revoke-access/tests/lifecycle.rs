@@ -107,6 +107,8 @@ impl World {
             permission_set_arn: self.fx.permission_set_arn.parse().unwrap(),
             duration_seconds: AccessDuration::from_minutes(minutes).unwrap(),
             requested_at: self.clock.now(),
+            reason: None,
+            incident: None,
         };
         Execution::new(request.execution_name(1), request)
     }
@@ -298,6 +300,8 @@ async fn a_grant_waits_for_another_execution_that_is_still_granting() {
         expires_at: world.clock.now() + chrono::Duration::minutes(60),
         reason: None,
         thread: None,
+        incident: None,
+        requested_at: None,
     };
     let GrantPlan::Write { item, expected, .. } = plan_grant(None, Some(false), &claim, world.clock.now())
     else {

@@ -127,6 +127,8 @@ impl World {
             permission_set_arn: self.fx.permission_set_arn.parse().unwrap(),
             duration_seconds: AccessDuration::from_minutes(minutes).unwrap(),
             requested_at: self.clock.now(),
+            reason: None,
+            incident: None,
         };
         Execution::new(request.execution_name(1), request)
     }

@@ -92,9 +92,29 @@ struct SimInvoker {
 const GRANT: &str = "local:grant-access";
 const REVOKE: &str = "local:revoke-access";
 const REPORT: &str = "local:report-on-access";
+const HOLD: &str = "local:hold-access";
+
+/// The legacy variant has no ledger: it holds until `grant.expires_at`, as
+/// the plain Wait it had.
+fn legacy_hold(input: &Value, now: chrono::DateTime<chrono::Utc>) -> Result<Value, TaskError> {
+    if input.get("task_token").is_some() {
+        return Ok(json!({}));
+    }
+    let mut out = input.clone();
+    let until = input["grant"]["expires_at"].as_str().unwrap_or_default().to_string();
+    let left = chrono::DateTime::parse_from_rfc3339(&until)
+        .map(|t| (t.with_timezone(&chrono::Utc) - now).num_seconds().max(0) as u64)
+        .unwrap_or(0);
+    out["hold"] = json!({"over": left <= 2, "seconds": if left <= 2 { 0 } else { left }, "until": until});
+    Ok(out)
+}
 
 #[async_trait]
 impl Invoker for SimInvoker {
+    fn callbacks(&self) -> Option<&asl::Callbacks> {
+        Some(&self.world.callbacks)
+    }
+
     async fn invoke(&self, resource: &str, input: Value) -> Result<Value, TaskError> {
         let (w, i) = (&self.world, self.execution);
         let label = w.label(i);
@@ -110,6 +130,32 @@ impl Invoker for SimInvoker {
                     w.log(&label, format!("report-on-access ({state})"));
                 }
                 return Ok(input);
+            }
+            HOLD => {
+                if w.variant == Variant::Legacy {
+                    return legacy_hold(&input, w.now());
+                }
+                let refused = w.rng(|r| r.chance(w.faults.lambda_throttle));
+                if refused {
+                    w.log(&label, "Lambda: TooManyRequestsException, hold-access not run");
+                    return Err(TaskError::new("Lambda.TooManyRequestsException", "Rate exceeded (simulated)"));
+                }
+                let inv = Invocation::new(Arc::clone(w), i, "hold");
+                let ports = SimPorts(Arc::clone(&inv));
+                let clock = SimClock(Arc::clone(w));
+                let deps = hold_access::Deps {
+                    ledger: &ports,
+                    clock: &clock,
+                };
+                let result = hold_access::handle(input, &deps).await.map_err(task_error);
+                match &result {
+                    Ok(out) if out.get("hold").is_some() => {
+                        w.log(&inv.label, format!("CheckHold -> {}", out["hold"]));
+                    }
+                    Ok(_) => w.log(&inv.label, "hold token stored"),
+                    Err(e) => w.log(&inv.label, format!("hold-access failed: {}", e.error)),
+                }
+                return result;
             }
             GRANT | REVOKE => {}
             other => {
@@ -451,6 +497,8 @@ fn plan(world: &World) -> Vec<(ExecutionRecord, Value)> {
                         .unwrap_or_else(|e| panic!("{e}")),
                     duration_seconds: AccessDuration::from_minutes(minutes).unwrap_or_else(|e| panic!("{e}")),
                     requested_at: now + chrono::Duration::from_std(click).unwrap_or_default(),
+                    reason: None,
+                    incident: None,
                 };
                 let input = serde_json::to_value(Execution::new(name.clone(), request)).unwrap_or_default();
                 let record = ExecutionRecord {
@@ -510,7 +558,28 @@ pub async fn simulate(world: Arc<World>) {
                 ),
             );
         }
+        // End access now or Extend, pressed some time between the click
+        // and a while after the hold should have ended; sometimes by
+        // somebody else, who must be refused.
+        let press = world.rng(|r| {
+            r.chance(PRESS).then(|| {
+                (
+                    r.chance(0.6),
+                    r.chance(0.15),
+                    r.millis(0, (hold + Duration::from_secs(120)).as_millis() as u64),
+                )
+            })
+        });
         let i = world.add_execution(record);
+        if let Some((end, stranger, after)) = press {
+            let world = Arc::clone(&world);
+            // Detached: a press whose ledger call "crashes" hangs, as a
+            // dead Lambda would, and must not hold the run up.
+            tokio::task::spawn_local(async move {
+                tokio::time::sleep(click + after).await;
+                press_button(world, i, end, stranger).await;
+            });
+        }
         let world = Arc::clone(&world);
         handles.push(tokio::task::spawn_local(async move {
             tokio::time::sleep(click).await;
@@ -553,6 +622,72 @@ pub async fn simulate(world: Arc<World>) {
     reconcile(Arc::clone(&world), None, true).await;
     tokio::time::sleep(SETTLE).await;
     check_end(&world);
+}
+
+/// How likely somebody presses End access now or Extend on an execution.
+const PRESS: f64 = 0.4;
+
+/// End access now (`end`) or Extend, as access-requested does it: the
+/// ledger first, then the hold's token.
+async fn press_button(world: Arc<World>, i: usize, end: bool, stranger: bool) {
+    use break_glass_core::access::{Limits, end_hold, extend_hold};
+    use break_glass_core::ledger::LedgerKey;
+    use break_glass_core::ledger::hold::{ControlRefusal, Presser};
+    let (name, holder_user) = world.execution(i, |e| (e.name.clone(), e.slack_user.clone()));
+    let presser_user = if stranger { "U0MALLORY".to_string() } else { holder_user };
+    let inv = Invocation::new(Arc::clone(&world), i, if end { "end" } else { "extend" });
+    let ports = SimPorts(Arc::clone(&inv));
+    let clock = SimClock(Arc::clone(&world));
+    let key = LedgerKey {
+        user_id: world::USER_ID.into(),
+        account_id: world::ACCOUNT_ID.parse().unwrap_or_else(|e| panic!("{e}")),
+        permission_set_arn: world::PERMISSION_SET_ARN.parse().unwrap_or_else(|e| panic!("{e}")),
+    };
+    let presser = Presser {
+        slack_user_id: &presser_user,
+        is_admin: false,
+    };
+    let label = inv.label.clone();
+    let outcome = if end {
+        end_hold(&ports, &clock, Limits::DEFAULT, &key, &name, presser)
+            .await
+            .map(|(token, _)| {
+                let woke = token
+                    .map(|t| world.callbacks.send_success(&t, json!({"woken": "end"})).is_ok())
+                    .unwrap_or(false);
+                world.stat("ends pressed");
+                format!("End access now recorded (hold woken: {woke})")
+            })
+    } else {
+        let from = world
+            .ledger_get(&key)
+            .and_then(|item| item.holder(&name).map(|h| h.expires_at))
+            .unwrap_or_else(|| world.now());
+        extend_hold(
+            &ports,
+            &clock,
+            Limits::DEFAULT,
+            &key,
+            &name,
+            presser,
+            from,
+            chrono::Duration::minutes(10),
+            chrono::Duration::minutes(120),
+        )
+        .await
+        .map(|(until, moved, _)| {
+            world.stat("extensions pressed");
+            format!("Extend -> {until} (moved: {moved})")
+        })
+    };
+    match outcome {
+        Ok(text) if stranger => world.violate('g', format!("{name}: a stranger's press took effect: {text}")),
+        Ok(text) => world.log(&label, text),
+        Err(break_glass_core::access::ControlError::Refused(ControlRefusal::NotYours)) if stranger => {
+            world.log(&label, "refused: not theirs");
+        }
+        Err(e) => world.log(&label, format!("refused: {e}")),
+    }
 }
 
 /// How likely an execution is to be stopped by hand.

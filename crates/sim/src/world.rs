@@ -285,6 +285,8 @@ pub struct World {
     last_now: Mutex<DateTime<Utc>>,
     ic: Mutex<Ic>,
     ledger: Mutex<BTreeMap<String, LedgerItem>>,
+    /// The Hold states waiting for End access now (`SendTaskSuccess`).
+    pub callbacks: break_glass_local::asl::Callbacks,
     executions: Mutex<Vec<ExecutionRecord>>,
     trace: Mutex<Vec<String>>,
     violations: Mutex<Vec<Violation>>,
@@ -356,6 +358,7 @@ impl World {
                 ..Ic::default()
             }),
             ledger: Mutex::new(BTreeMap::new()),
+            callbacks: Default::default(),
             executions: Mutex::new(Vec::new()),
             trace: Mutex::new(Vec::new()),
             violations: Mutex::new(Vec::new()),

@@ -42,6 +42,8 @@ pub fn request(
         permission_set_arn: permission_set_arn.parse().unwrap(),
         duration_seconds: AccessDuration::from_minutes(60).unwrap(),
         requested_at: at,
+        reason: None,
+        incident: None,
     }
 }
 

@@ -1,5 +1,5 @@
 //! A Slack Web API stand-in speaking Slack's documented shapes: `users.info`,
-//! `auth.test`, `chat.postMessage` (bearer token checked, `ok`/`error` envelopes) and the
+//! `auth.test`, `chat.postMessage`, `views.open`, `views.publish` (bearer token checked, `ok`/`error` envelopes) and the
 //! `response_url` of interactions. It records what it was sent.
 //!
 //! Response URLs it hands out are Slack's (`https://hooks.slack.com/…`), as
@@ -69,6 +69,10 @@ struct Inner {
     users: HashMap<String, Account>,
     posts: Vec<Post>,
     responses: Vec<Value>,
+    /// `views.open` bodies: `{trigger_id, view}`.
+    opened: Vec<Value>,
+    /// `views.publish` bodies: `{user_id, view}`.
+    published: Vec<Value>,
     /// When set, chat.postMessage answers `{"ok": false, "error": this}`.
     post_error: Option<String>,
     next_ts: u64,
@@ -103,6 +107,8 @@ impl SlackStandIn {
             .route("/api/users.info", get(users_info).post(users_info))
             .route("/api/chat.postMessage", post(post_message))
             .route("/api/auth.test", get(auth_test).post(auth_test))
+            .route("/api/views.open", post(views_open))
+            .route("/api/views.publish", post(views_publish))
             .route("/actions/{*rest}", post(response_url))
             .route("/_standin/messages", get(dump))
             .with_state(shared.clone());
@@ -149,6 +155,66 @@ impl SlackStandIn {
     pub fn responses(&self) -> Vec<Value> {
         self.shared.lock().responses.clone()
     }
+
+    /// `views.open` requests: `{trigger_id, view}`.
+    pub fn opened_views(&self) -> Vec<Value> {
+        self.shared.lock().opened.clone()
+    }
+
+    /// `views.publish` requests: `{user_id, view}`.
+    pub fn published_views(&self) -> Vec<Value> {
+        self.shared.lock().published.clone()
+    }
+}
+
+/// Slack's checks of a view: a modal or home view with blocks, a modal
+/// with a title and a trigger; what it would refuse, refused the same way.
+fn view_error(body: &Value, kind: &str) -> Option<&'static str> {
+    let view = &body["view"];
+    if view["type"] != kind || !view["blocks"].is_array() {
+        return Some("invalid_arguments");
+    }
+    if view["blocks"].as_array().is_some_and(|b| b.len() > 100) {
+        return Some("invalid_arguments");
+    }
+    if kind == "modal" && (view["title"]["text"].as_str().is_none_or(|t| t.chars().count() > 24)) {
+        return Some("invalid_arguments");
+    }
+    None
+}
+
+async fn views_open(State(shared): State<Shared>, headers: HeaderMap, body: String) -> Response {
+    if let Some(denied) = auth_error(&shared, &headers) {
+        return denied;
+    }
+    let Ok(body) = serde_json::from_str::<Value>(&body) else {
+        return Json(json!({"ok": false, "error": "invalid_json"})).into_response();
+    };
+    if body["trigger_id"].as_str().is_none_or(str::is_empty) {
+        return Json(json!({"ok": false, "error": "invalid_trigger_id"})).into_response();
+    }
+    if let Some(error) = view_error(&body, "modal") {
+        return Json(json!({"ok": false, "error": error})).into_response();
+    }
+    shared.lock().opened.push(body.clone());
+    Json(json!({"ok": true, "view": body["view"]})).into_response()
+}
+
+async fn views_publish(State(shared): State<Shared>, headers: HeaderMap, body: String) -> Response {
+    if let Some(denied) = auth_error(&shared, &headers) {
+        return denied;
+    }
+    let Ok(body) = serde_json::from_str::<Value>(&body) else {
+        return Json(json!({"ok": false, "error": "invalid_json"})).into_response();
+    };
+    if body["user_id"].as_str().is_none_or(str::is_empty) {
+        return Json(json!({"ok": false, "error": "user_not_found"})).into_response();
+    }
+    if let Some(error) = view_error(&body, "home") {
+        return Json(json!({"ok": false, "error": error})).into_response();
+    }
+    shared.lock().published.push(body.clone());
+    Json(json!({"ok": true, "view": body["view"]})).into_response()
 }
 
 /// Slack's answer to a missing or wrong bot token, if it is one.
@@ -264,5 +330,6 @@ async fn response_url(State(shared): State<Shared>, body: String) -> Response {
 
 async fn dump(State(shared): State<Shared>) -> Response {
     let inner = shared.lock();
-    Json(json!({"posts": inner.posts, "responses": inner.responses})).into_response()
+    Json(json!({"posts": inner.posts, "responses": inner.responses, "opened": inner.opened, "published": inner.published}))
+        .into_response()
 }

@@ -40,6 +40,17 @@ module "break_glass" {
   # Graviton: the image must be built with --platform linux/arm64.
   architecture = "arm64"
 
+  # Control from Slack: the on-call leads may end or extend anyone's grant;
+  # Extend adds half an hour (never past max_duration_minutes from the
+  # request); every request carries a reason (the button opens the modal);
+  # the modal and App Home show account names.
+  admin_slack_user_ids = ["U0123LEAD1", "W0123LEAD2"]
+  extend_minutes       = 30
+  require_reason       = true
+  account_names = {
+    "123456789012" = "Production"
+  }
+
   # Who may break into what (policy.tf). The accounts and permission sets
   # the rules name must also be in the allowed_* lists above (the IAM scope).
   policy_rules = [{
@@ -82,4 +93,12 @@ resource "aws_ssoadmin_customer_managed_policy_attachment" "session_revocations"
 
 output "slack_interactivity_url" {
   value = module.break_glass.slack_interactivity_url
+}
+
+output "slack_commands_url" {
+  value = module.break_glass.slack_commands_url
+}
+
+output "slack_events_url" {
+  value = module.break_glass.slack_events_url
 }

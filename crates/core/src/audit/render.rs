@@ -24,6 +24,10 @@ pub struct ReportContext {
     pub permission_set: String,
     /// Why they broke glass, when the request said.
     pub reason: Option<String>,
+    /// The incident link, when given.
+    pub incident: Option<String>,
+    /// Who pressed End access now, when somebody did.
+    pub ended_early_by: Option<String>,
     pub granted_at: DateTime<Utc>,
     pub revoked_at: DateTime<Utc>,
     /// Sessions opened before the revoke stay valid until then.
@@ -109,8 +113,13 @@ fn verdict_line(ctx: &ReportContext, s: &Summary) -> String {
 
 /// Control characters out: the subject is a header.
 pub fn subject(ctx: &ReportContext, s: &Summary) -> String {
+    let why = match &ctx.reason {
+        // Enough of the reason to recognise the incident in an inbox.
+        Some(reason) => format!(" ({})", clip(reason, 60)),
+        None => String::new(),
+    };
     format!(
-        "Break glass report: {} as {} in {}: {}",
+        "Break glass report: {} as {} in {}{why}: {}",
         ctx.user_name,
         ctx.permission_set,
         ctx.account,
@@ -208,6 +217,12 @@ pub fn render_text(ctx: &ReportContext, s: &Summary) -> String {
     let _ = writeln!(out, "What:     {} in account {}", ctx.permission_set, ctx.account);
     if let Some(reason) = &ctx.reason {
         let _ = writeln!(out, "Why:      {reason}");
+    }
+    if let Some(incident) = &ctx.incident {
+        let _ = writeln!(out, "Incident: {incident}");
+    }
+    if let Some(by) = &ctx.ended_early_by {
+        let _ = writeln!(out, "Ended:    early, by Slack user {by}");
     }
     let _ = writeln!(out, "Granted:  {}", when(&ctx.granted_at));
     let _ = writeln!(out, "Revoked:  {}", when(&ctx.revoked_at));
@@ -521,6 +536,15 @@ fn header(out: &mut String, ctx: &ReportContext, s: &Summary) {
     row("Where", format!("account <b>{}</b>", escape_html(&ctx.account)));
     if let Some(reason) = &ctx.reason {
         row("Why", escape_html(reason));
+    }
+    if let Some(incident) = &ctx.incident {
+        row(
+            "Incident",
+            format!("<a href=\"{0}\">{0}</a>", escape_html(incident)),
+        );
+    }
+    if let Some(by) = &ctx.ended_early_by {
+        row("Ended", format!("early, by Slack user {}", escape_html(by)));
     }
     row(
         "When",
@@ -854,6 +878,19 @@ pub fn render_slack(ctx: &ReportContext, s: &Summary, emailed: bool) -> (String,
         )}}),
         json!({"type": "section", "text": {"type": "mrkdwn", "text": format!("{icon} *{}*", slack_safe(&verdict))}}),
     ];
+    let mut context = Vec::new();
+    if let Some(reason) = &ctx.reason {
+        context.push(format!("*Why:* {}", slack_safe(&clip(reason, 300))));
+    }
+    if let Some(incident) = &ctx.incident {
+        context.push(format!("*Incident:* {}", slack_safe(incident)));
+    }
+    if let Some(by) = &ctx.ended_early_by {
+        context.push(format!("*Ended early* by <@{}>", slack_safe(by)));
+    }
+    if !context.is_empty() {
+        blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": context.join("  ")}]}));
+    }
     if c.high_risk > 0 {
         let mut lines = String::new();
         for (label, e) in s.high_risk().take(5) {
@@ -907,6 +944,8 @@ mod tests {
             account: "123456789012".into(),
             permission_set: "BreakGlassAdmin".into(),
             reason: None,
+            incident: None,
+            ended_early_by: None,
             granted_at: "2026-11-30T09:00:00Z".parse().unwrap(),
             revoked_at: "2026-11-30T10:00:00Z".parse().unwrap(),
             sessions_valid_until: "2026-11-30T11:00:00Z".parse().unwrap(),

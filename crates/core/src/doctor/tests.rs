@@ -440,6 +440,7 @@ fn the_real_definition_renders_and_compares_clean() {
         ("revoke_access_arn", arn("revoke-access")),
         ("report_on_access_arn", arn("report-on-access")),
         ("notify_arn", arn("notify")),
+        ("hold_access_arn", arn("hold-access")),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))

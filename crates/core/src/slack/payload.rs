@@ -33,6 +33,12 @@ pub const RESPONSE_URL_PREFIX: &str = "https://hooks.slack.com/";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Interaction {
     BreakGlass(Box<BreakGlassClick>),
+    /// End access now or Extend, in a thread or on App Home.
+    Control(Box<super::control::ControlClick>),
+    /// App Home's "Break glass" button: open the modal.
+    OpenModal(Box<super::control::Opener>),
+    /// The modal, submitted.
+    Submission(Box<super::control::Submission>),
     /// Another button on the same message (the seed's "Retry"), or a payload
     /// type we have nothing to do with: acknowledged, nothing else.
     Ignored {
@@ -66,12 +72,19 @@ pub struct BreakGlassClick {
     /// Only a Block Kit button with a JSON value can ask for a duration.
     pub duration: Option<AccessDuration>,
     pub shape: PayloadShape,
+    /// Opens a modal for 3 s (Block Kit clicks carry one).
+    pub trigger_id: Option<String>,
+    /// Why, and the incident link: only the modal asks.
+    pub reason: Option<String>,
+    pub incident: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PayloadShape {
     InteractiveMessage,
     BlockActions,
+    /// A request made in the modal (`view_submission`).
+    Modal,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -132,7 +145,11 @@ pub fn parse_interaction(body: &[u8]) -> Result<Interaction, PayloadError> {
     let kind = string(&p, "type", "type")?.ok_or(PayloadError::MissingField("type"))?;
     match kind {
         "interactive_message" => parse_legacy(&p),
-        "block_actions" => parse_blocks(&p),
+        "block_actions" => match super::control::parse_block_action(&p)? {
+            Some(interaction) => Ok(interaction),
+            None => parse_blocks(&p),
+        },
+        "view_submission" => super::control::parse_submission(&p),
         other => Ok(Interaction::Ignored {
             reason: format!("payload type {:?} is not a button click", clip(other)),
         }),
@@ -144,7 +161,7 @@ pub fn parse_interaction(body: &[u8]) -> Result<Interaction, PayloadError> {
 /// The value of the one field named `payload`, as sent. Names are compared
 /// before decoding: `pay%6Coad` decodes to `payload`, and a reader that
 /// decodes names would take a different field than one that does not.
-fn payload_field(body: &[u8]) -> Result<String, PayloadError> {
+pub(crate) fn payload_field(body: &[u8]) -> Result<String, PayloadError> {
     let mut payload = None;
     for pair in body.split(|b| *b == b'&').filter(|p| !p.is_empty()) {
         let (name, value) = match pair.iter().position(|b| *b == b'=') {
@@ -166,7 +183,7 @@ fn payload_field(body: &[u8]) -> Result<String, PayloadError> {
 /// `application/x-www-form-urlencoded` decoding that refuses what Slack
 /// never sends (a broken `%` escape, bytes that are not UTF-8) instead of
 /// guessing.
-fn form_decode(raw: &[u8]) -> Result<String, PayloadError> {
+pub(crate) fn form_decode(raw: &[u8]) -> Result<String, PayloadError> {
     let hex = |b: u8| (b as char).to_digit(16);
     let mut out = Vec::with_capacity(raw.len());
     let mut i = 0;
@@ -267,17 +284,31 @@ impl<'de> Visitor<'de> for StrictValue {
 
 /// A serde_json error without the text it choked on beyond a few dozen
 /// characters: syntax errors by position, data errors clipped.
-fn json_reason(e: &serde_json::Error) -> String {
+pub(crate) fn json_reason(e: &serde_json::Error) -> String {
     match e.classify() {
         serde_json::error::Category::Data => clip(&e.to_string()),
         category => format!("{category:?} error at line {} column {}", e.line(), e.column()),
     }
 }
 
-type Object = Map<String, Value>;
+pub(crate) type Object = Map<String, Value>;
+
+/// `trigger_id`, when sent: Slack's `<digits>.<digits>.<hex>`.
+pub(crate) fn trigger_id(p: &Object) -> Result<Option<String>, PayloadError> {
+    match string(p, "trigger_id", "trigger_id")? {
+        None | Some("") => Ok(None),
+        Some(t) if t.len() <= 128 && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.') => {
+            Ok(Some(t.to_string()))
+        }
+        Some(_) => Err(PayloadError::WrongType {
+            field: "trigger_id",
+            expected: "a Slack trigger id",
+        }),
+    }
+}
 
 /// `parent[key]` when it is an object; absent and `null` are both "not sent".
-fn object<'a>(
+pub(crate) fn object<'a>(
     parent: &'a Object,
     key: &str,
     field: &'static str,
@@ -293,7 +324,7 @@ fn object<'a>(
 }
 
 /// `parent[key]` when it is a string; absent and `null` are both "not sent".
-fn string<'a>(parent: &'a Object, key: &str, field: &'static str) -> Result<Option<&'a str>, PayloadError> {
+pub(crate) fn string<'a>(parent: &'a Object, key: &str, field: &'static str) -> Result<Option<&'a str>, PayloadError> {
     match parent.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
@@ -306,7 +337,7 @@ fn string<'a>(parent: &'a Object, key: &str, field: &'static str) -> Result<Opti
 
 /// An optional Slack id: absent, `null` and `""` all mean "not sent"; any
 /// other value must have the id's shape.
-fn id<T>(parent: &Object, key: &str, field: &'static str) -> Result<Option<T>, PayloadError>
+pub(crate) fn id<T>(parent: &Object, key: &str, field: &'static str) -> Result<Option<T>, PayloadError>
 where
     T: std::str::FromStr<Err = DomainError>,
 {
@@ -316,14 +347,14 @@ where
     }
 }
 
-fn required<'a>(value: Option<&'a str>, field: &'static str) -> Result<&'a str, PayloadError> {
+pub(crate) fn required<'a>(value: Option<&'a str>, field: &'static str) -> Result<&'a str, PayloadError> {
     value
         .filter(|v| !v.is_empty())
         .ok_or(PayloadError::MissingField(field))
 }
 
 /// Slack message timestamps: seconds, a dot, a sequence number.
-fn timestamp(value: &str, field: &'static str) -> Result<String, PayloadError> {
+pub(crate) fn timestamp(value: &str, field: &'static str) -> Result<String, PayloadError> {
     let digits = |s: &str, max: usize| (1..=max).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit());
     match value.split_once('.') {
         Some((secs, seq)) if digits(secs, 12) && digits(seq, 9) => Ok(value.to_string()),
@@ -334,7 +365,7 @@ fn timestamp(value: &str, field: &'static str) -> Result<String, PayloadError> {
     }
 }
 
-fn response_url(p: &Object) -> Result<String, PayloadError> {
+pub(crate) fn response_url(p: &Object) -> Result<String, PayloadError> {
     let raw = required(string(p, "response_url", "response_url")?, "response_url")?;
     // Slack's URLs are a plain path under its host; no query, fragment,
     // user info or odd characters, so no URL parser can read another host.
@@ -404,7 +435,7 @@ fn break_glass_action<'a>(
 
 /// Every workspace id the payload carries, and the one the request is
 /// recorded under (`team.id`, else `user.team_id`).
-fn workspace(p: &Object, user: &Object) -> Result<(SlackTeamId, WorkspaceIds), PayloadError> {
+pub(crate) fn workspace(p: &Object, user: &Object) -> Result<(SlackTeamId, WorkspaceIds), PayloadError> {
     let team = object(p, "team", "team")?;
     let team_id: Option<SlackTeamId> = team.map(|t| id(t, "id", "team.id")).transpose()?.flatten();
     let user_team: Option<SlackTeamId> = id(user, "team_id", "user.team_id")?;
@@ -473,6 +504,9 @@ fn parse_legacy(p: &Object) -> Result<Interaction, PayloadError> {
         permission_set_arn: arn,
         duration: None,
         shape: PayloadShape::InteractiveMessage,
+        trigger_id: None,
+        reason: None,
+        incident: None,
     })))
 }
 
@@ -592,6 +626,9 @@ fn parse_blocks(p: &Object) -> Result<Interaction, PayloadError> {
         permission_set_arn: arn,
         duration,
         shape: PayloadShape::BlockActions,
+        trigger_id: trigger_id(p)?,
+        reason: None,
+        incident: None,
     })))
 }
 
@@ -815,7 +852,7 @@ mod tests {
 
     #[test]
     fn other_payload_types_are_ignored() {
-        let body = form(&json!({"type": "view_submission"}));
+        let body = form(&json!({"type": "shortcut"}));
         assert!(matches!(
             parse_interaction(&body),
             Ok(Interaction::Ignored { .. })
