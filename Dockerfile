@@ -1,9 +1,9 @@
 # syntax=docker/dockerfile:1
-# One image, five binaries. Each function's image config picks its binary
+# One image, six binaries. Each function's image config picks its binary
 # as the entry point (infrastructure/lambda.tf; notify runs report-on-access):
 #   /var/task/access-requested, /var/task/grant-access,
-#   /var/task/revoke-access, /var/task/report-on-access,
-#   /var/task/reconcile-access
+#   /var/task/hold-access, /var/task/revoke-access,
+#   /var/task/report-on-access, /var/task/reconcile-access
 #
 # Built on Amazon Linux 2023 itself, so the binaries need no newer glibc than
 # the Lambda runtime has (2.34). scripts/check-image-build runs the same
@@ -37,19 +37,20 @@ RUN cargo chef prepare --recipe-path recipe.json
 FROM toolchain AS builder
 WORKDIR /build
 COPY --from=planner /build/recipe.json recipe.json
-# The five function packages only (-p, not --bin): features are unified over
+# The six function packages only (-p, not --bin): features are unified over
 # the packages a build selects, and break-glass-local's (people's credential
 # providers, a second TLS provider, log filters) must not reach the functions.
 # Dependencies only: cached until Cargo.lock changes.
 RUN cargo chef cook --release --locked --recipe-path recipe.json \
-      -p access-requested -p grant-access -p revoke-access -p report-on-access -p reconcile-access
+      -p access-requested -p grant-access -p hold-access -p revoke-access -p report-on-access -p reconcile-access
 COPY . .
 RUN cargo build --release --locked \
-      -p access-requested -p grant-access -p revoke-access -p report-on-access -p reconcile-access
+      -p access-requested -p grant-access -p hold-access -p revoke-access -p report-on-access -p reconcile-access
 
 FROM public.ecr.aws/lambda/provided:al2023
 COPY --from=builder /build/target/release/access-requested \
                     /build/target/release/grant-access \
+                    /build/target/release/hold-access \
                     /build/target/release/revoke-access \
                     /build/target/release/report-on-access \
                     /build/target/release/reconcile-access \

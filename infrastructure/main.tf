@@ -75,6 +75,8 @@ locals {
     # grant's ledger item, which End and Extend (access-requested) change.
     "hold-access" = {
       GRANT_LEDGER_TABLE = aws_dynamodb_table.ledger.name
+      # break-glass-local's scaled time only: unset here, real time.
+      HOLD_TIME_SCALE = null
     }
     "revoke-access" = {
       SSO_INSTANCE_ARN         = var.sso_instance_arn

@@ -74,7 +74,10 @@ impl ControlConfig {
                 let id: AccountId = id.trim().parse().map_err(|e| invalid(format!("{e}")))?;
                 let name = name.trim();
                 if name.is_empty() || name.chars().count() > 64 {
-                    return Err(invalid(format!("the name of {} must be 1 to 64 characters", id.as_str())));
+                    return Err(invalid(format!(
+                        "the name of {} must be 1 to 64 characters",
+                        id.as_str()
+                    )));
                 }
                 account_names.insert(id, name.to_string());
             }
@@ -82,10 +85,12 @@ impl ControlConfig {
         let channel = env
             .get("BREAK_GLASS_CHANNEL")
             .map(|raw| {
-                raw.trim().parse::<SlackChannelId>().map_err(|e| ConfigError::Invalid {
-                    var: "BREAK_GLASS_CHANNEL",
-                    reason: e.to_string(),
-                })
+                raw.trim()
+                    .parse::<SlackChannelId>()
+                    .map_err(|e| ConfigError::Invalid {
+                        var: "BREAK_GLASS_CHANNEL",
+                        reason: e.to_string(),
+                    })
             })
             .transpose()?;
         Ok(Some(Self {
@@ -366,14 +371,20 @@ mod tests {
             ("ACCOUNT_NAMES", "12345=Production"),
         ] {
             let err = with(
-                &[("GRANT_LEDGER_TABLE", "ledger"), ("SLACK_BOT_TOKEN", "xoxb-1"), (var, value)],
+                &[
+                    ("GRANT_LEDGER_TABLE", "ledger"),
+                    ("SLACK_BOT_TOKEN", "xoxb-1"),
+                    (var, value),
+                ],
                 "",
             )
             .unwrap_err()
             .to_string();
             assert!(err.contains(var), "{var}={value:?}: {err}");
         }
-        let err = with(&[("GRANT_LEDGER_TABLE", "ledger")], "").unwrap_err().to_string();
+        let err = with(&[("GRANT_LEDGER_TABLE", "ledger")], "")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("SLACK_BOT_TOKEN"), "{err}");
     }
 

@@ -91,7 +91,8 @@ pub(crate) async fn choices(deps: &Deps<'_>, control: &ControlDeps<'_>) -> Choic
         None => None,
         Some(sets) => {
             let named = sets.iter().map(|arn| async move {
-                let name = tokio::time::timeout(NAMES_BUDGET, control.identity_center.permission_set(arn)).await;
+                let name =
+                    tokio::time::timeout(NAMES_BUDGET, control.identity_center.permission_set(arn)).await;
                 let name = match name {
                     Ok(Ok(info)) => info.name,
                     _ => arn.permission_set_id().to_string(),
@@ -120,10 +121,10 @@ pub(crate) async fn open_modal(
     let Some(control) = &deps.control else {
         return not_configured();
     };
-    if let Err(violation) = deps
-        .config
-        .policy
-        .admit_person(&who.workspace, who.api_app_id.as_ref(), &who.user_id)
+    if let Err(violation) =
+        deps.config
+            .policy
+            .admit_person(&who.workspace, who.api_app_id.as_ref(), &who.user_id)
     {
         return Answer::ephemeral(
             "refused",
@@ -154,7 +155,14 @@ pub(crate) async fn open_modal(
 
 /// App Home's button.
 pub(crate) async fn open_from_home(deps: &Deps<'_>, opener: &Opener) -> Answer {
-    open_modal(deps, &opener.who, &opener.trigger_id, |_| Prefill::default(), None).await
+    open_modal(
+        deps,
+        &opener.who,
+        &opener.trigger_id,
+        |_| Prefill::default(),
+        None,
+    )
+    .await
 }
 
 /// The modal, submitted: its fields checked, then the policy as for a
@@ -286,8 +294,18 @@ pub(crate) async fn act(deps: &Deps<'_>, click: &ControlClick) -> Answer {
     let who = &click.who;
     // Workspace and app as for anything else; not the user list: the
     // ledger decides who may act on a grant (its requester, the admins).
-    if let Err(violation) = deps.config.policy.admit_from(&who.workspace, who.api_app_id.as_ref()) {
-        return reply(deps, click, "refused", &format!(":no_entry: Refused: {violation}. Nothing changed.")).await;
+    if let Err(violation) = deps
+        .config
+        .policy
+        .admit_from(&who.workspace, who.api_app_id.as_ref())
+    {
+        return reply(
+            deps,
+            click,
+            "refused",
+            &format!(":no_entry: Refused: {violation}. Nothing changed."),
+        )
+        .await;
     }
     let hold = &click.hold;
     let key = LedgerKey {
@@ -302,11 +320,19 @@ pub(crate) async fn act(deps: &Deps<'_>, click: &ControlClick) -> Answer {
     let clock = deps.clock;
     let limits = Limits::DEFAULT.until(Deadline::after(clock, BUDGET), clock);
     let mut new_until = None;
-    let (outcome, text, thread_text, thread): (&'static str, String, Option<String>, Thread) = match click.action {
-        ControlAction::End => match end_hold(control.ledger, clock, limits, &key, &hold.execution, presser).await {
+    let (outcome, text, thread_text, thread): (&'static str, String, Option<String>, Thread) = match click
+        .action
+    {
+        ControlAction::End => match end_hold(control.ledger, clock, limits, &key, &hold.execution, presser)
+            .await
+        {
             Ok((token, thread)) => {
                 if let Some(token) = token {
-                    match deps.executions.send_task_success(&token, r#"{"woken":"end"}"#).await {
+                    match deps
+                        .executions
+                        .send_task_success(&token, r#"{"woken":"end"}"#)
+                        .await
+                    {
                         Ok(true) => {}
                         // The hold woke on its own just now: it reads the end.
                         Ok(false) => tracing::info!("the hold had already woken; it will read the end"),
@@ -315,8 +341,12 @@ pub(crate) async fn act(deps: &Deps<'_>, click: &ControlClick) -> Answer {
                 }
                 (
                     "ended",
-                    "Ending access now: the revoke runs in a few seconds, then the report as usual.".to_string(),
-                    Some(format!(":octagonal_sign: <@{}> ended access early; revoking now.", who.user_id)),
+                    "Ending access now: the revoke runs in a few seconds, then the report as usual."
+                        .to_string(),
+                    Some(format!(
+                        ":octagonal_sign: <@{}> ended access early; revoking now.",
+                        who.user_id
+                    )),
                     thread,
                 )
             }
@@ -325,8 +355,18 @@ pub(crate) async fn act(deps: &Deps<'_>, click: &ControlClick) -> Answer {
         ControlAction::Extend => {
             let longest = deps.config.policy.max_duration.as_chrono();
             let by = control.config.extend.as_chrono();
-            match extend_hold(control.ledger, clock, limits, &key, &hold.execution, presser, hold.until, by, longest)
-                .await
+            match extend_hold(
+                control.ledger,
+                clock,
+                limits,
+                &key,
+                &hold.execution,
+                presser,
+                hold.until,
+                by,
+                longest,
+            )
+            .await
             {
                 Ok((until, moved, thread)) => {
                     let when = utc_time(until, clock.now());
@@ -342,7 +382,12 @@ pub(crate) async fn act(deps: &Deps<'_>, click: &ControlClick) -> Answer {
                             thread,
                         )
                     } else {
-                        ("already_extended", format!("Already extended: access ends at {when}."), None, None)
+                        (
+                            "already_extended",
+                            format!("Already extended: access ends at {when}."),
+                            None,
+                            None,
+                        )
                     }
                 }
                 Err(e) => refusal(e),
@@ -363,7 +408,11 @@ pub(crate) async fn act(deps: &Deps<'_>, click: &ControlClick) -> Answer {
             ControlAction::End => None,
         };
         let posted = match blocks {
-            Some(blocks) => deps.slack.post_blocks(channel, Some(ts), thread_text, &blocks).await,
+            Some(blocks) => {
+                deps.slack
+                    .post_blocks(channel, Some(ts), thread_text, &blocks)
+                    .await
+            }
             None => deps.slack.post_message(channel, Some(ts), thread_text).await,
         };
         if let Err(error) = posted {
@@ -388,7 +437,12 @@ fn refusal(e: ControlError) -> (&'static str, String, Option<String>, Thread) {
                 ControlRefusal::AlreadyEnding(_) => "already_ending",
                 _ => "past_hold",
             };
-            (outcome, format!(":no_entry: {refusal}. Nothing changed."), None, None)
+            (
+                outcome,
+                format!(":no_entry: {refusal}. Nothing changed."),
+                None,
+                None,
+            )
         }
         ControlError::Ledger(error) => {
             tracing::error!(%error, "the grant ledger could not be changed");
@@ -422,7 +476,11 @@ pub(crate) async fn publish_home(deps: &Deps<'_>, who: &Who) -> Answer {
     let Some(control) = &deps.control else {
         return Answer::ok("ignored", "no grant ledger configured");
     };
-    if let Err(violation) = deps.config.policy.admit_from(&who.workspace, who.api_app_id.as_ref()) {
+    if let Err(violation) = deps
+        .config
+        .policy
+        .admit_from(&who.workspace, who.api_app_id.as_ref())
+    {
         return Answer::ok("refused", violation.to_string());
     }
     let items = match control.ledger.open_items().await {

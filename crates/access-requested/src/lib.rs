@@ -214,7 +214,9 @@ pub async fn decide(headers: &[(&str, &[u8])], body: &[u8], deps: &Deps<'_>) -> 
     let click = match parse_interaction(body) {
         Ok(Interaction::BreakGlass(click)) => click,
         Ok(Interaction::Ignored { reason }) => return Outcome::Ignored(reason),
-        Ok(Interaction::Control(click)) => return Outcome::Answered(Box::new(control::act(deps, &click).await)),
+        Ok(Interaction::Control(click)) => {
+            return Outcome::Answered(Box::new(control::act(deps, &click).await));
+        }
         Ok(Interaction::OpenModal(opener)) => {
             return Outcome::Answered(Box::new(control::open_from_home(deps, &opener).await));
         }
@@ -266,17 +268,16 @@ pub(crate) async fn authorise(
     click: &BreakGlassClick,
     deps: &Deps<'_>,
 ) -> Result<(AccessDuration, Option<String>), PolicyViolation> {
-    let decided = match &deps.rules {
-        None if deps.config.rules.is_none() => deps.config.policy.authorise(&click).map(|d| (d, None)),
+    match &deps.rules {
+        None if deps.config.rules.is_none() => deps.config.policy.authorise(click).map(|d| (d, None)),
         // Configured for rules but not given them: refuse rather than fall
         // back to lists that may not even be set.
         None => Err(not_wired()),
-        Some(rules) => match tokio::time::timeout(RULES_CHECK_BUDGET, by_rules(&click, rules, deps)).await {
+        Some(rules) => match tokio::time::timeout(RULES_CHECK_BUDGET, by_rules(click, rules, deps)).await {
             Ok(decided) => decided.map(|(d, allowed)| (d, allowed.map(|a| a.rule))),
             Err(_) => Err(PolicyViolation::CheckTimedOut),
         },
-    };
-    decided
+    }
 }
 
 /// A deployment mistake (rules without their configuration, or the other
@@ -487,7 +488,9 @@ fn log(outcome: &Outcome) {
             tracing::warn!(outcome = "malformed", reason = %err, "refused: malformed payload")
         }
         Outcome::Ignored(reason) => tracing::info!(outcome = "ignored", %reason, "not a break glass click"),
-        Outcome::Answered(answer) => tracing::info!(outcome = answer.outcome, detail = %answer.detail, "answered"),
+        Outcome::Answered(answer) => {
+            tracing::info!(outcome = answer.outcome, detail = %answer.detail, "answered")
+        }
         Outcome::Refused(click, violation) => tracing::warn!(
             outcome = "refused",
             reason = %violation,

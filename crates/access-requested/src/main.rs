@@ -75,11 +75,15 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             identity_center: &identity_center,
             cache: &cache,
         }),
-        control: config.control.as_ref().zip(ledger.as_ref()).map(|(c, ledger)| ControlDeps {
-            config: c,
-            ledger,
-            identity_center: &identity_center,
-        }),
+        control: config
+            .control
+            .as_ref()
+            .zip(ledger.as_ref())
+            .map(|(c, ledger)| ControlDeps {
+                config: c,
+                ledger,
+                identity_center: &identity_center,
+            }),
     };
     let deps = &deps;
     lambda_runtime::run(service_fn(

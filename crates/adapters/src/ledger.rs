@@ -307,7 +307,12 @@ fn holder_map(h: &Holder) -> Result<AttributeValue, PortError> {
         // Kept as one JSON string: the control is read and written whole,
         // always with the item, and never queried.
         let json = serde_json::to_string(&h.control).map_err(|e| {
-            PortError::new(PortErrorKind::Invalid, "dynamodb", "PutItem", format!("hold control: {e}"))
+            PortError::new(
+                PortErrorKind::Invalid,
+                "dynamodb",
+                "PutItem",
+                format!("hold control: {e}"),
+            )
         })?;
         m.insert("control".into(), s(json));
     }

@@ -300,7 +300,12 @@ impl Slack for SlackWebApi {
         self.envelope(OP, response).await.map(|_| ())
     }
 
-    async fn start_thread(&self, channel: &str, text: &str, blocks: &serde_json::Value) -> Result<String, PortError> {
+    async fn start_thread(
+        &self,
+        channel: &str,
+        text: &str,
+        blocks: &serde_json::Value,
+    ) -> Result<String, PortError> {
         const OP: &str = "chat.postMessage";
         let body = json!({ "channel": channel, "text": text, "blocks": blocks, "unfurl_links": false });
         let envelope = self.call(OP, "chat.postMessage", &body).await?;
@@ -316,7 +321,9 @@ impl Slack for SlackWebApi {
 
     async fn publish_home(&self, user: &SlackUserId, view: &serde_json::Value) -> Result<(), PortError> {
         let body = json!({ "user_id": user.as_str(), "view": view });
-        self.call("views.publish", "views.publish", &body).await.map(|_| ())
+        self.call("views.publish", "views.publish", &body)
+            .await
+            .map(|_| ())
     }
 
     async fn respond_ephemeral(&self, response_url: &str, text: &str) -> Result<(), PortError> {

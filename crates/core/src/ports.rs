@@ -258,7 +258,12 @@ pub trait Slack: Send + Sync + Debug {
     }
     /// `chat.postMessage` of a new message (Block Kit `blocks`) whose thread
     /// will carry a request's story: its `ts`.
-    async fn start_thread(&self, channel: &str, text: &str, blocks: &serde_json::Value) -> Result<String, PortError> {
+    async fn start_thread(
+        &self,
+        channel: &str,
+        text: &str,
+        blocks: &serde_json::Value,
+    ) -> Result<String, PortError> {
         let _ = (channel, text, blocks);
         Err(unsupported("chat.postMessage"))
     }
@@ -276,7 +281,12 @@ pub trait Slack: Send + Sync + Debug {
 }
 
 fn unsupported(operation: &'static str) -> PortError {
-    PortError::new(PortErrorKind::Other, "slack", operation, "not supported by this Slack")
+    PortError::new(
+        PortErrorKind::Other,
+        "slack",
+        operation,
+        "not supported by this Slack",
+    )
 }
 
 // ----------------------------------------------------------------------- E-mail

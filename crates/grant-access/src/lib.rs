@@ -191,7 +191,12 @@ pub async fn handle(input: Value, deps: &Deps<'_>) -> Result<Value, GrantError> 
             let blocks = break_glass_core::slack::views::granted_blocks(&text, &hold, None);
             if let Err(error) = deps
                 .slack
-                .post_blocks(&request.slack.channel_id, Some(&request.slack.thread_ts), &text, &blocks)
+                .post_blocks(
+                    &request.slack.channel_id,
+                    Some(&request.slack.thread_ts),
+                    &text,
+                    &blocks,
+                )
                 .await
             {
                 tracing::warn!(%error, "could not post to the Slack thread; carrying on");

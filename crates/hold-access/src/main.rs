@@ -17,6 +17,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let deps = Deps {
         ledger: &ledger,
         clock: &SystemClock,
+        time_scale: config.time_scale,
     };
     let deps = &deps;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {

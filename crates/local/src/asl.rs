@@ -92,7 +92,9 @@ impl Callbacks {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, tokio::sync::oneshot::Sender<Value>>> {
-        self.waiting.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.waiting
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// `SendTaskSuccess`: the waiting task ends with `output`.
@@ -398,12 +400,16 @@ impl Definition {
                 }
                 let timeout = match (obj.get("TimeoutSeconds"), obj.get("TimeoutSecondsPath")) {
                     (Some(_), Some(_)) => {
-                        return Err(invalid(name, "TimeoutSeconds and TimeoutSecondsPath are exclusive"));
+                        return Err(invalid(
+                            name,
+                            "TimeoutSeconds and TimeoutSecondsPath are exclusive",
+                        ));
                     }
-                    (Some(t), None) => Some(Timeout::Seconds(
-                        t.as_u64()
-                            .ok_or_else(|| invalid(name, "TimeoutSeconds must be a whole number"))?,
-                    )),
+                    (Some(t), None) => {
+                        Some(Timeout::Seconds(t.as_u64().ok_or_else(|| {
+                            invalid(name, "TimeoutSeconds must be a whole number")
+                        })?))
+                    }
                     (None, Some(p)) => Some(Timeout::Path(
                         p.as_str()
                             .ok_or_else(|| invalid(name, "TimeoutSecondsPath must be a path"))?
@@ -418,7 +424,10 @@ impl Definition {
                         .and_then(Value::as_str)
                         .is_none()
                 {
-                    return Err(invalid(name, "a waitForTaskToken task needs Parameters.FunctionName"));
+                    return Err(invalid(
+                        name,
+                        "a waitForTaskToken task needs Parameters.FunctionName",
+                    ));
                 }
                 Kind::Task {
                     resource,
@@ -531,12 +540,12 @@ impl Definition {
             .states
             .values()
             .filter_map(|s| match &s.kind {
-                Kind::Task { resource, .. } if resource == WAIT_FOR_TASK_TOKEN => s
-                    .io
-                    .parameters
-                    .as_ref()
-                    .and_then(|p| p["FunctionName"].as_str())
-                    .map(str::to_string),
+                Kind::Task { resource, .. } if resource == WAIT_FOR_TASK_TOKEN => {
+                    s.io.parameters
+                        .as_ref()
+                        .and_then(|p| p["FunctionName"].as_str())
+                        .map(str::to_string)
+                }
                 Kind::Task { resource, .. } => Some(resource.clone()),
                 _ => None,
             })

@@ -263,6 +263,8 @@ pub async fn run(opts: Options) -> Result<Outcome, String> {
         // real minutes ago (the runner's clock is real time; only waits are
         // scaled) or that the triggering event names.
         ("RECONCILE_MIN_AGE_MINUTES", "15".into()),
+        // hold-access counts the hold in the runner's scaled time.
+        ("HOLD_TIME_SCALE", opts.time_scale.to_string()),
     ]
     .into_iter()
     .collect();
@@ -339,6 +341,7 @@ pub async fn run(opts: Options) -> Result<Outcome, String> {
                 grant_rules: crate::runner::grant_rules(&grant, &sdk),
                 grant,
                 revoke: revoke_access::Config::from_env(&lookup).map_err(e)?,
+                hold: hold_access::Config::from_env(&lookup).map_err(e)?,
                 report: report_on_access::Config::from_env(&lookup).map_err(e)?,
                 revoke_identity_center: match opts.drill {
                     Drill::RevokeFails => {
@@ -479,7 +482,7 @@ pub async fn run(opts: Options) -> Result<Outcome, String> {
         )
         .await
         .contains(&user_id);
-        if view.current_state.as_deref() == Some("HoldAccess") && assigned {
+        if view.current_state.as_deref() == Some("Hold") && assigned {
             assigned_while_holding = true;
         }
         if last_assigned != Some(assigned) {

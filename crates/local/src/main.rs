@@ -310,6 +310,9 @@ async fn in_process(
     let access = access_requested::Config::from_env(&ProcessEnv).map_err(e)?;
     let grant = grant_access::Config::from_env(&ProcessEnv).map_err(e)?;
     let revoke = revoke_access::Config::from_env(&ProcessEnv).map_err(e)?;
+    let mut hold = hold_access::Config::from_env(&ProcessEnv).map_err(e)?;
+    // The hold runs in this runner's scaled time.
+    hold.time_scale = time_scale.max(1.0);
     let report = report_on_access::Config::from_env(&ProcessEnv).map_err(e)?;
     let reconcile = reconcile_access::Config::from_env(&ProcessEnv).map_err(e)?;
     let sdk = sdk_config().await;
@@ -335,6 +338,7 @@ async fn in_process(
         _ => None,
     };
     let functions = Functions {
+        hold,
         grant_rules: break_glass_local::runner::grant_rules(&grant, &sdk),
         session_policy,
         directory: Arc::new(IdentityStore::from_sdk(&sso_sdk, &grant.identity_store_id)),

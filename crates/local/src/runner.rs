@@ -47,6 +47,7 @@ pub fn render(template: &str, values: &[(&str, &str)]) -> String {
 pub struct Functions {
     pub grant: grant_access::Config,
     pub revoke: revoke_access::Config,
+    pub hold: hold_access::Config,
     pub report: report_on_access::Config,
     pub identity_center: Arc<dyn IdentityCenter>,
     /// What revoke-access talks to; the same as `identity_center` except in
@@ -141,6 +142,7 @@ impl Tasks for Functions {
                 let deps = hold_access::Deps {
                     ledger: f.ledger.as_ref(),
                     clock: f.clock.as_ref(),
+                    time_scale: f.hold.time_scale,
                 };
                 hold_access::handle(input, &deps).await.map_err(task_error)
             }

@@ -21,6 +21,10 @@ fn targets(state: &Value) -> Vec<String> {
     for c in state["Catch"].as_array().into_iter().flatten() {
         out.push(c["Next"].as_str().unwrap().to_string());
     }
+    for c in state["Choices"].as_array().into_iter().flatten() {
+        out.push(c["Next"].as_str().unwrap().to_string());
+    }
+    out.extend(state["Default"].as_str().map(str::to_string));
     out
 }
 
@@ -61,7 +65,7 @@ fn every_task_retries_and_catches_everything() {
             "{name}: the last Catch must take everything"
         );
         assert!(
-            state["TimeoutSeconds"].as_u64().is_some(),
+            state["TimeoutSeconds"].as_u64().is_some() || state["TimeoutSecondsPath"].as_str().is_some(),
             "{name} has no timeout"
         );
     }
@@ -116,15 +120,110 @@ fn catches_keep_the_input_and_the_waits_read_the_functions_timestamps() {
     let states = states();
     for (name, state) in &states {
         for c in state["Catch"].as_array().into_iter().flatten() {
-            let path = c["ResultPath"].as_str().unwrap_or("$");
+            // null discards the error and keeps the input as it was.
+            let path = if c["ResultPath"].is_null() && c.get("ResultPath").is_some() {
+                "null"
+            } else {
+                c["ResultPath"].as_str().unwrap_or("$")
+            };
             assert_ne!(
                 path, "$",
                 "{name}: a Catch must not throw away the execution document"
             );
         }
     }
-    assert_eq!(states["HoldAccess"]["TimestampPath"], "$.grant.expires_at");
+    assert_eq!(states["HoldWithoutWaking"]["TimestampPath"], "$.hold.until");
+    assert_eq!(states["Hold"]["TimeoutSecondsPath"], "$.hold.seconds");
     assert_eq!(states["WaitForCloudTrail"]["TimestampPath"], "$.revoke.report_at");
+}
+
+/// The hold is a loop (CheckHold → Hold → CheckHold …) that End access now
+/// and Extend act on. Every cycle in the graph is that loop, and every pass
+/// through it waits (a timed callback or a Wait) before CheckHold decides
+/// again; the only way out is the revoke, whether CheckHold says over,
+/// fails, or cannot be read.
+#[test]
+fn the_hold_loop_waits_every_time_round_and_leaves_only_for_the_revoke() {
+    let states = states();
+    let choice_targets = |s: &Value| -> Vec<String> {
+        let mut out: Vec<String> = s["Choices"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| c["Next"].as_str().unwrap().to_string())
+            .collect();
+        out.extend(s["Default"].as_str().map(str::to_string));
+        out
+    };
+    let all_targets = |s: &Value| -> Vec<String> {
+        let mut t = targets(s);
+        t.extend(choice_targets(s));
+        t
+    };
+    // Every state that can reach itself is part of the hold loop.
+    let loop_states: BTreeSet<&str> = ["CheckHold", "HoldOrRevoke", "Hold", "HoldWithoutWaking"].into();
+    for name in states.keys() {
+        let mut seen = BTreeSet::new();
+        let mut todo = all_targets(&states[name]);
+        let mut cyclic = false;
+        while let Some(t) = todo.pop() {
+            if &t == name {
+                cyclic = true;
+                break;
+            }
+            if seen.insert(t.clone()) {
+                todo.extend(all_targets(&states[&t]));
+            }
+        }
+        assert_eq!(
+            cyclic,
+            loop_states.contains(name.as_str()),
+            "{name}: cycles only in the hold loop"
+        );
+    }
+    // Leaving the loop: only to Revoke.
+    for name in &loop_states {
+        for t in all_targets(&states[*name]) {
+            assert!(
+                loop_states.contains(t.as_str()) || t == "Revoke",
+                "{name} leaves the hold for {t}, not the revoke"
+            );
+        }
+    }
+    // Into CheckHold, except from Grant: only after waiting.
+    for (name, state) in &states {
+        if name == "Grant" {
+            continue;
+        }
+        if all_targets(state).iter().any(|t| t == "CheckHold") {
+            let waits = state["Type"] == "Wait" || state["TimeoutSecondsPath"].is_string();
+            assert!(waits, "{name} goes back to CheckHold without waiting");
+        }
+    }
+    // CheckHold's errors revoke; Hold's own errors fall back to a Wait.
+    let check = &states["CheckHold"];
+    let last = check["Catch"].as_array().unwrap().last().unwrap();
+    assert_eq!(last["Next"], "Revoke");
+    assert_eq!(
+        states["HoldOrRevoke"]["Default"], "Revoke",
+        "anything CheckHold did not say is a hold with time left revokes"
+    );
+    let hold = &states["Hold"];
+    assert_eq!(
+        hold["Resource"],
+        "arn:aws:states:::lambda:invoke.waitForTaskToken"
+    );
+    assert_eq!(hold["Parameters"]["Payload"]["task_token.$"], "$$.Task.Token");
+    let catches = hold["Catch"].as_array().unwrap();
+    assert_eq!(catches.last().unwrap()["Next"], "HoldWithoutWaking");
+    assert!(
+        !hold["Retry"].as_array().unwrap().iter().any(|r| r["ErrorEquals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e == "HoldOver" || e == "States.Timeout" || e == "States.ALL")),
+        "the hold's wake-ups are not retried"
+    );
 }
 
 #[test]
@@ -307,6 +406,8 @@ fn alerts_go_to_their_own_function_and_outwait_throttling() {
         .flat_map(|s| s["Catch"].as_array().cloned().unwrap_or_default())
         .map(|c| c["Next"].as_str().unwrap().to_string())
         .filter(|n| states[n]["Type"] == "Task")
+        // The hold's ways out: the revoke itself, or another look.
+        .filter(|n| !["Revoke", "CheckHold"].contains(&n.as_str()))
         .collect();
     assert_eq!(alerting.len(), 4, "{alerting:?}");
     for (name, state) in &states {

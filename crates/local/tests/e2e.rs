@@ -75,7 +75,17 @@ async fn a_signed_click_is_granted_held_revoked_and_reported() {
     assert_eq!(o.execution.status, "SUCCEEDED", "{:?}", o.execution.error);
     assert_eq!(
         states(&o),
-        ["Grant", "HoldAccess", "Revoke", "WaitForCloudTrail", "Report"]
+        [
+            "Grant",
+            "CheckHold",
+            "HoldOrRevoke",
+            "Hold",
+            "CheckHold",
+            "HoldOrRevoke",
+            "Revoke",
+            "WaitForCloudTrail",
+            "Report"
+        ]
     );
     assert!(
         o.assigned_while_holding,
@@ -206,7 +216,17 @@ async fn the_real_lambda_binaries_do_the_same() {
     assert_eq!(o.execution.status, "SUCCEEDED", "{:?}", o.execution.error);
     assert_eq!(
         states(&o),
-        ["Grant", "HoldAccess", "Revoke", "WaitForCloudTrail", "Report"]
+        [
+            "Grant",
+            "CheckHold",
+            "HoldOrRevoke",
+            "Hold",
+            "CheckHold",
+            "HoldOrRevoke",
+            "Revoke",
+            "WaitForCloudTrail",
+            "Report"
+        ]
     );
     assert!(o.assigned_while_holding);
     assert!(!o.assigned_after);
@@ -284,7 +304,11 @@ async fn a_group_rule_decides_in_process_too() {
 async fn an_execution_stopped_during_the_hold_is_finished_by_the_reconciler() {
     let o = run(Drill::Abort).await;
     assert_eq!(o.execution.status, "ABORTED", "{:?}", o.execution.history);
-    assert_eq!(states(&o), ["Grant", "HoldAccess"], "nothing runs after the stop");
+    assert_eq!(
+        states(&o),
+        ["Grant", "CheckHold", "HoldOrRevoke", "Hold"],
+        "nothing runs after the stop"
+    );
     assert_eq!(o.execution.history.last().unwrap().kind, "ExecutionAborted");
     assert!(o.assigned_while_holding);
     assert!(!o.assigned_after, "reconcile-access removed the assignment");

@@ -96,6 +96,8 @@ fn summarise(n: u64) {
         account: ACCOUNT.into(),
         permission_set: "BreakGlassAdmin".into(),
         reason: None,
+        incident: None,
+        ended_early_by: None,
         granted_at: base,
         revoked_at: base + chrono::Duration::hours(1),
         sessions_valid_until: base + chrono::Duration::hours(2),

@@ -101,7 +101,10 @@ fn legacy_hold(input: &Value, now: chrono::DateTime<chrono::Utc>) -> Result<Valu
         return Ok(json!({}));
     }
     let mut out = input.clone();
-    let until = input["grant"]["expires_at"].as_str().unwrap_or_default().to_string();
+    let until = input["grant"]["expires_at"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let left = chrono::DateTime::parse_from_rfc3339(&until)
         .map(|t| (t.with_timezone(&chrono::Utc) - now).num_seconds().max(0) as u64)
         .unwrap_or(0);
@@ -138,7 +141,10 @@ impl Invoker for SimInvoker {
                 let refused = w.rng(|r| r.chance(w.faults.lambda_throttle));
                 if refused {
                     w.log(&label, "Lambda: TooManyRequestsException, hold-access not run");
-                    return Err(TaskError::new("Lambda.TooManyRequestsException", "Rate exceeded (simulated)"));
+                    return Err(TaskError::new(
+                        "Lambda.TooManyRequestsException",
+                        "Rate exceeded (simulated)",
+                    ));
                 }
                 let inv = Invocation::new(Arc::clone(w), i, "hold");
                 let ports = SimPorts(Arc::clone(&inv));
@@ -146,6 +152,7 @@ impl Invoker for SimInvoker {
                 let deps = hold_access::Deps {
                     ledger: &ports,
                     clock: &clock,
+                    time_scale: 1.0,
                 };
                 let result = hold_access::handle(input, &deps).await.map_err(task_error);
                 match &result {
@@ -634,14 +641,20 @@ async fn press_button(world: Arc<World>, i: usize, end: bool, stranger: bool) {
     use break_glass_core::ledger::LedgerKey;
     use break_glass_core::ledger::hold::{ControlRefusal, Presser};
     let (name, holder_user) = world.execution(i, |e| (e.name.clone(), e.slack_user.clone()));
-    let presser_user = if stranger { "U0MALLORY".to_string() } else { holder_user };
+    let presser_user = if stranger {
+        "U0MALLORY".to_string()
+    } else {
+        holder_user
+    };
     let inv = Invocation::new(Arc::clone(&world), i, if end { "end" } else { "extend" });
     let ports = SimPorts(Arc::clone(&inv));
     let clock = SimClock(Arc::clone(&world));
     let key = LedgerKey {
         user_id: world::USER_ID.into(),
         account_id: world::ACCOUNT_ID.parse().unwrap_or_else(|e| panic!("{e}")),
-        permission_set_arn: world::PERMISSION_SET_ARN.parse().unwrap_or_else(|e| panic!("{e}")),
+        permission_set_arn: world::PERMISSION_SET_ARN
+            .parse()
+            .unwrap_or_else(|e| panic!("{e}")),
     };
     let presser = Presser {
         slack_user_id: &presser_user,

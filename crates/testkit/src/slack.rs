@@ -177,7 +177,11 @@ fn view_error(body: &Value, kind: &str) -> Option<&'static str> {
     if view["blocks"].as_array().is_some_and(|b| b.len() > 100) {
         return Some("invalid_arguments");
     }
-    if kind == "modal" && (view["title"]["text"].as_str().is_none_or(|t| t.chars().count() > 24)) {
+    if kind == "modal"
+        && (view["title"]["text"]
+            .as_str()
+            .is_none_or(|t| t.chars().count() > 24))
+    {
         return Some("invalid_arguments");
     }
     None

@@ -165,7 +165,10 @@ pub enum ControlRefusal {
         crate::contract::timestamp::format(.wanted),
         crate::contract::timestamp::format(.cap)
     )]
-    PastCap { wanted: DateTime<Utc>, cap: DateTime<Utc> },
+    PastCap {
+        wanted: DateTime<Utc>,
+        cap: DateTime<Utc>,
+    },
 }
 
 /// The holder `presser` may control, or why not.
@@ -306,7 +309,9 @@ pub fn active_holds<'a>(items: &'a [LedgerItem], slack_user_id: &str) -> Vec<(&'
         .iter()
         .filter(|i| i.state == ItemState::Held)
         .flat_map(|i| i.holders.iter().map(move |h| (i, h)))
-        .filter(|(_, h)| h.slack_user_id == slack_user_id && !h.control.over && h.control.ended_early.is_none())
+        .filter(|(_, h)| {
+            h.slack_user_id == slack_user_id && !h.control.over && h.control.ended_early.is_none()
+        })
         .collect();
     holds.sort_by_key(|(_, h)| h.expires_at);
     holds
@@ -378,7 +383,8 @@ mod tests {
     fn written(plan: CheckPlan) -> LedgerItem {
         match plan {
             CheckPlan::Over {
-                write: Some((item, 7)), ..
+                write: Some((item, 7)),
+                ..
             } => item,
             other => panic!("expected a write, got {other:?}"),
         }
@@ -451,11 +457,24 @@ mod tests {
         let plan = plan_end(Some(&i), "e1", ALICE, t(60)).unwrap();
         assert_eq!(plan.token.as_deref(), Some("tok"));
         assert_eq!(plan.expected, 7);
-        let stamp = plan.item.holder("e1").unwrap().control.ended_early.clone().unwrap();
+        let stamp = plan
+            .item
+            .holder("e1")
+            .unwrap()
+            .control
+            .ended_early
+            .clone()
+            .unwrap();
         assert_eq!(stamp.by, "U1");
         // The hold step then ends it, whatever time is left.
         let checked = plan_check(Some(&plan.item), "e1", t(61));
-        assert!(matches!(checked, CheckPlan::Over { why: HoldEnd::EndedEarly(_), write: Some(_) }));
+        assert!(matches!(
+            checked,
+            CheckPlan::Over {
+                why: HoldEnd::EndedEarly(_),
+                write: Some(_)
+            }
+        ));
         // A double click changes nothing.
         assert!(matches!(
             plan_end(Some(&plan.item), "e1", ALICE, t(62)),
@@ -476,13 +495,19 @@ mod tests {
         let RegisterPlan::Write { item: stored, .. } = plan_register(Some(&i), "e1", "tok", t(2)) else {
             panic!("expected the token to be stored");
         };
-        assert_eq!(plan_register(Some(&stored), "e1", "tok", t(3)), RegisterPlan::Stored);
+        assert_eq!(
+            plan_register(Some(&stored), "e1", "tok", t(3)),
+            RegisterPlan::Stored
+        );
     }
 
     #[test]
     fn only_the_requester_or_an_administrator_may_end_or_extend() {
         let i = item(vec![holder("e1", "U1", 3600)]);
-        assert_eq!(plan_end(Some(&i), "e1", MALLORY, t(1)), Err(ControlRefusal::NotYours));
+        assert_eq!(
+            plan_end(Some(&i), "e1", MALLORY, t(1)),
+            Err(ControlRefusal::NotYours)
+        );
         let hour = chrono::Duration::hours(1);
         assert_eq!(
             plan_extend(Some(&i), "e1", MALLORY, t(3600), hour, hour * 4, t(1)),
@@ -499,8 +524,9 @@ mod tests {
     fn extending_moves_the_end_once_per_button_and_never_past_the_cap() {
         let hour = chrono::Duration::hours(1);
         let i = item(vec![holder("e1", "U1", 3600)]);
-        let ExtendPlan::Write { item: once, until, .. } =
-            plan_extend(Some(&i), "e1", ALICE, t(3600), hour, hour * 3, t(10)).unwrap()
+        let ExtendPlan::Write {
+            item: once, until, ..
+        } = plan_extend(Some(&i), "e1", ALICE, t(3600), hour, hour * 3, t(10)).unwrap()
         else {
             panic!("expected an extension");
         };
@@ -539,9 +565,15 @@ mod tests {
     fn nothing_is_controllable_once_revoking_or_closed() {
         let mut i = item(vec![holder("e1", "U1", 3600)]);
         i.state = ItemState::Revoking;
-        assert_eq!(plan_end(Some(&i), "e1", ALICE, t(1)), Err(ControlRefusal::PastHold));
+        assert_eq!(
+            plan_end(Some(&i), "e1", ALICE, t(1)),
+            Err(ControlRefusal::PastHold)
+        );
         i.state = ItemState::Closed;
-        assert_eq!(plan_end(Some(&i), "e1", ALICE, t(1)), Err(ControlRefusal::NotHeld));
+        assert_eq!(
+            plan_end(Some(&i), "e1", ALICE, t(1)),
+            Err(ControlRefusal::NotHeld)
+        );
         assert_eq!(plan_end(None, "e1", ALICE, t(1)), Err(ControlRefusal::NotHeld));
     }
 

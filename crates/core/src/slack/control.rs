@@ -15,7 +15,8 @@ use super::payload::{
     response_url, strict_json, string, trigger_id, workspace,
 };
 use crate::domain::{
-    AccountId, PermissionSetArn, SlackAppId, SlackChannelId, SlackEnterpriseId, SlackTeamId, SlackUserId, clip,
+    AccountId, PermissionSetArn, SlackAppId, SlackChannelId, SlackEnterpriseId, SlackTeamId, SlackUserId,
+    clip,
 };
 use crate::policy::WorkspaceIds;
 
@@ -118,7 +119,11 @@ pub(crate) fn parse_block_action(p: &Object) -> Result<Option<Interaction>, Payl
     };
     let ids: Vec<Option<&str>> = actions
         .iter()
-        .map(|a| a.as_object().and_then(|a| a.get("action_id")).and_then(Value::as_str))
+        .map(|a| {
+            a.as_object()
+                .and_then(|a| a.get("action_id"))
+                .and_then(Value::as_str)
+        })
         .collect();
     let ours = [END_ACTION, EXTEND_ACTION, OPEN_ACTION];
     if !ids.iter().any(|i| i.is_some_and(|i| ours.contains(&i))) {
@@ -132,7 +137,10 @@ pub(crate) fn parse_block_action(p: &Object) -> Result<Option<Interaction>, Payl
         other => return Err(PayloadError::NotAButton(clip(other.unwrap_or_default()))),
     }
     let who = who(p)?;
-    let action_id = required(string(action, "action_id", "actions[0].action_id")?, "actions[0].action_id")?;
+    let action_id = required(
+        string(action, "action_id", "actions[0].action_id")?,
+        "actions[0].action_id",
+    )?;
     if action_id == OPEN_ACTION {
         let trigger_id = trigger_id(p)?.ok_or(PayloadError::MissingField("trigger_id"))?;
         return Ok(Some(Interaction::OpenModal(Box::new(Opener { who, trigger_id }))));
@@ -172,14 +180,19 @@ pub(crate) fn parse_submission(p: &Object) -> Result<Interaction, PayloadError> 
     }
     let who = who(p)?;
     let view_id = required(string(view, "id", "view.id")?, "view.id")?;
-    if view_id.len() > 32 || !view_id.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()) {
+    if view_id.len() > 32
+        || !view_id
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+    {
         return Err(PayloadError::WrongType {
             field: "view.id",
             expected: "a Slack view id",
         });
     }
     let state = object(view, "state", "view.state")?.ok_or(PayloadError::MissingField("view.state"))?;
-    let blocks = object(state, "values", "view.state.values")?.ok_or(PayloadError::MissingField("view.state.values"))?;
+    let blocks = object(state, "values", "view.state.values")?
+        .ok_or(PayloadError::MissingField("view.state.values"))?;
     let mut values = BTreeMap::new();
     for (block_id, actions) in blocks {
         let Value::Object(actions) = actions else {
@@ -439,7 +452,10 @@ mod tests {
 
     #[test]
     fn end_and_extend_buttons_carry_the_hold_they_act_on() {
-        for (action, expected) in [(END_ACTION, ControlAction::End), (EXTEND_ACTION, ControlAction::Extend)] {
+        for (action, expected) in [
+            (END_ACTION, ControlAction::End),
+            (EXTEND_ACTION, ControlAction::Extend),
+        ] {
             let Interaction::Control(click) =
                 parse_interaction(&form(&block_action(action, &hold().value()))).unwrap()
             else {
@@ -489,7 +505,10 @@ mod tests {
         let Interaction::OpenModal(opener) = parse_interaction(&form(&p)).unwrap() else {
             panic!("expected the modal to open");
         };
-        assert_eq!(opener.trigger_id, "12466734323.1395872398.3ad0ba1d3e9e1e2d3f7d1cbb2d3f7e1e");
+        assert_eq!(
+            opener.trigger_id,
+            "12466734323.1395872398.3ad0ba1d3e9e1e2d3f7d1cbb2d3f7e1e"
+        );
     }
 
     /// Slack's documented view_submission example, shaped as our modal.
@@ -582,7 +601,10 @@ mod tests {
         let foreign = String::from_utf8(command_body("x"))
             .unwrap()
             .replace("hooks.slack.com", "evil.example");
-        assert_eq!(parse_command(foreign.as_bytes()), Err(PayloadError::ForeignResponseUrl));
+        assert_eq!(
+            parse_command(foreign.as_bytes()),
+            Err(PayloadError::ForeignResponseUrl)
+        );
         assert!(parse_command(b"team_id=T0001").is_err());
     }
 
@@ -607,7 +629,10 @@ mod tests {
         assert_eq!(who.user_id.as_str(), "U0001");
         let mut messages = opened.clone();
         messages["event"]["tab"] = json!("messages");
-        assert!(matches!(parse_event(messages.to_string().as_bytes()).unwrap(), Event::Ignored(_)));
+        assert!(matches!(
+            parse_event(messages.to_string().as_bytes()).unwrap(),
+            Event::Ignored(_)
+        ));
         assert!(parse_event(br#"{"type":"url_verification","type":"x"}"#).is_err());
         assert!(parse_event(b"not json").is_err());
     }

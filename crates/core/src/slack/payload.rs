@@ -324,7 +324,11 @@ pub(crate) fn object<'a>(
 }
 
 /// `parent[key]` when it is a string; absent and `null` are both "not sent".
-pub(crate) fn string<'a>(parent: &'a Object, key: &str, field: &'static str) -> Result<Option<&'a str>, PayloadError> {
+pub(crate) fn string<'a>(
+    parent: &'a Object,
+    key: &str,
+    field: &'static str,
+) -> Result<Option<&'a str>, PayloadError> {
     match parent.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),

@@ -202,7 +202,12 @@ pub fn modal(choices: &Choices, prefill: &Prefill, metadata: &Metadata) -> Value
             });
             select("account_input", "Choose an account", options, initial)
         }
-        None => text_input("account_input", prefill.account.as_ref().map(AccountId::as_str), false, 12),
+        None => text_input(
+            "account_input",
+            prefill.account.as_ref().map(AccountId::as_str),
+            false,
+            12,
+        ),
     };
     let permission_set = match &choices.permission_sets {
         Some(sets) => {
@@ -216,7 +221,12 @@ pub fn modal(choices: &Choices, prefill: &Prefill, metadata: &Metadata) -> Value
                     .find(|(arn, _)| arn == p)
                     .map(|(arn, name)| option(name, arn.as_str()))
             });
-            select("permission_set_input", "Choose a permission set", options, initial)
+            select(
+                "permission_set_input",
+                "Choose a permission set",
+                options,
+                initial,
+            )
         }
         None => text_input(
             "permission_set_input",
@@ -272,7 +282,10 @@ pub struct ModalRequest {
 
 /// Checks every field of a submission against what the modal offers:
 /// errors by block id, in the words Slack shows under the field.
-pub fn validate(values: &BTreeMap<String, String>, choices: &Choices) -> Result<ModalRequest, BTreeMap<String, String>> {
+pub fn validate(
+    values: &BTreeMap<String, String>,
+    choices: &Choices,
+) -> Result<ModalRequest, BTreeMap<String, String>> {
     let mut errors = BTreeMap::new();
     let value = |block: &str| values.get(block).map(|v| v.trim()).filter(|v| !v.is_empty());
     let account = match value(ACCOUNT).map(str::parse::<AccountId>) {
@@ -284,8 +297,16 @@ pub fn validate(values: &BTreeMap<String, String>, choices: &Choices) -> Result<
             errors.insert(ACCOUNT.into(), "An AWS account id is 12 digits.".into());
             None
         }
-        Some(Ok(a)) if choices.accounts.as_ref().is_some_and(|l| !l.iter().any(|(id, _)| *id == a)) => {
-            errors.insert(ACCOUNT.into(), "Break glass is not allowed into this account.".into());
+        Some(Ok(a))
+            if choices
+                .accounts
+                .as_ref()
+                .is_some_and(|l| !l.iter().any(|(id, _)| *id == a)) =>
+        {
+            errors.insert(
+                ACCOUNT.into(),
+                "Break glass is not allowed into this account.".into(),
+            );
             None
         }
         Some(Ok(a)) => Some(a),
@@ -296,7 +317,12 @@ pub fn validate(values: &BTreeMap<String, String>, choices: &Choices) -> Result<
             None
         }
         Some(raw) => match raw.parse::<PermissionSetArn>() {
-            Ok(arn) if choices.permission_sets.as_ref().is_some_and(|l| !l.iter().any(|(a, _)| *a == arn)) => {
+            Ok(arn)
+                if choices
+                    .permission_sets
+                    .as_ref()
+                    .is_some_and(|l| !l.iter().any(|(a, _)| *a == arn)) =>
+            {
                 errors.insert(
                     PERMISSION_SET.into(),
                     "Break glass does not offer this permission set.".into(),
@@ -313,7 +339,10 @@ pub fn validate(values: &BTreeMap<String, String>, choices: &Choices) -> Result<
             }
         },
     };
-    let duration = match value(DURATION).and_then(|m| m.parse::<u64>().ok()).map(AccessDuration::from_minutes) {
+    let duration = match value(DURATION)
+        .and_then(|m| m.parse::<u64>().ok())
+        .map(AccessDuration::from_minutes)
+    {
         Some(Ok(d)) if choices.durations.contains(&d) => Some(d),
         _ => {
             errors.insert(DURATION.into(), "Choose one of the durations offered.".into());
@@ -322,7 +351,10 @@ pub fn validate(values: &BTreeMap<String, String>, choices: &Choices) -> Result<
     };
     let reason = match value(REASON) {
         None => {
-            errors.insert(REASON.into(), "Say why: it goes to the security team and the thread.".into());
+            errors.insert(
+                REASON.into(),
+                "Say why: it goes to the security team and the thread.".into(),
+            );
             None
         }
         Some(r) if r.chars().count() > MAX_REASON => {
@@ -347,13 +379,15 @@ pub fn validate(values: &BTreeMap<String, String>, choices: &Choices) -> Result<
         }
     };
     match (account, permission_set, duration, reason) {
-        (Some(account), Some(permission_set), Some(duration), Some(reason)) if errors.is_empty() => Ok(ModalRequest {
-            account,
-            permission_set,
-            duration,
-            reason,
-            incident,
-        }),
+        (Some(account), Some(permission_set), Some(duration), Some(reason)) if errors.is_empty() => {
+            Ok(ModalRequest {
+                account,
+                permission_set,
+                duration,
+                reason,
+                incident,
+            })
+        }
         _ => Err(errors),
     }
 }
@@ -365,7 +399,9 @@ fn is_link(link: &str) -> bool {
         && link
             .strip_prefix("https://")
             .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'))
-        && !link.chars().any(|c| c.is_whitespace() || c.is_control() || "<>|".contains(c))
+        && !link
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "<>|".contains(c))
 }
 
 /// Slack's answer to a submission with errors: shown under each field.
@@ -375,7 +411,9 @@ pub fn errors_response(errors: &BTreeMap<String, String>) -> Value {
 
 /// Text safe inside Slack mrkdwn: `&`, `<`, `>` escaped as Slack asks.
 pub fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// The reason and incident, as a line for messages.
@@ -470,7 +508,9 @@ mod tests {
     }
 
     fn arn(id: &str) -> PermissionSetArn {
-        format!("arn:aws:sso:::permissionSet/ssoins-1/{id}").parse().unwrap()
+        format!("arn:aws:sso:::permissionSet/ssoins-1/{id}")
+            .parse()
+            .unwrap()
     }
 
     fn choices() -> Choices {
@@ -479,14 +519,20 @@ mod tests {
                 ("123456789012".parse().unwrap(), Some("Production".into())),
                 ("210987654321".parse().unwrap(), None),
             ]),
-            permission_sets: Some(vec![(arn("ps-admin"), "BreakGlassAdmin".into()), (arn("ps-ro"), "ReadOnly".into())]),
+            permission_sets: Some(vec![
+                (arn("ps-admin"), "BreakGlassAdmin".into()),
+                (arn("ps-ro"), "ReadOnly".into()),
+            ]),
             durations: duration_steps(d(60), d(240)),
             default_duration: d(60),
         }
     }
 
     fn values(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -495,7 +541,16 @@ mod tests {
         let labels: Vec<String> = steps.iter().map(ToString::to_string).collect();
         assert_eq!(
             labels,
-            ["15 minutes", "30 minutes", "45 minutes", "1 hour", "1 hour 30 minutes", "2 hours", "3 hours", "4 hours"]
+            [
+                "15 minutes",
+                "30 minutes",
+                "45 minutes",
+                "1 hour",
+                "1 hour 30 minutes",
+                "2 hours",
+                "3 hours",
+                "4 hours"
+            ]
         );
         assert_eq!(duration_steps(d(20), d(20)), vec![d(15), d(20)]);
     }
@@ -509,7 +564,10 @@ mod tests {
         assert_eq!(p.reason.as_deref(), Some("db is on fire"));
         assert_eq!(parse_prefill("", &choices()), Prefill::default());
         let only = parse_prefill("readonly 2h", &choices());
-        assert_eq!((only.permission_set, only.duration), (Some(arn("ps-ro")), Some(d(120))));
+        assert_eq!(
+            (only.permission_set, only.duration),
+            (Some(arn("ps-ro")), Some(d(120)))
+        );
         assert_eq!(parse_duration("1h30m"), Some(d(90)));
         assert_eq!(parse_duration("90"), Some(d(90)));
         assert_eq!(parse_duration("13h"), None);
@@ -519,18 +577,33 @@ mod tests {
     #[test]
     fn the_modal_offers_the_allow_lists_by_name_and_prefills() {
         let prefill = parse_prefill("123456789012 BreakGlassAdmin 2h why", &choices());
-        let view = modal(&choices(), &prefill, &Metadata { channel: Some("C0001".into()) });
+        let view = modal(
+            &choices(),
+            &prefill,
+            &Metadata {
+                channel: Some("C0001".into()),
+            },
+        );
         assert_eq!(view["type"], "modal");
         assert_eq!(view["callback_id"], MODAL_CALLBACK_ID);
         let blocks = view["blocks"].as_array().unwrap();
         let block = |id: &str| blocks.iter().find(|b| b["block_id"] == id).unwrap().clone();
         let account = block(ACCOUNT);
-        assert_eq!(account["element"]["options"][0]["text"]["text"], "Production (123456789012)");
+        assert_eq!(
+            account["element"]["options"][0]["text"]["text"],
+            "Production (123456789012)"
+        );
         assert_eq!(account["element"]["initial_option"]["value"], "123456789012");
         let sets = block(PERMISSION_SET);
         assert_eq!(sets["element"]["options"][1]["text"]["text"], "ReadOnly");
-        assert_eq!(sets["element"]["initial_option"]["value"], arn("ps-admin").as_str());
-        assert_eq!(block(DURATION)["element"]["initial_option"]["text"]["text"], "2 hours");
+        assert_eq!(
+            sets["element"]["initial_option"]["value"],
+            arn("ps-admin").as_str()
+        );
+        assert_eq!(
+            block(DURATION)["element"]["initial_option"]["text"]["text"],
+            "2 hours"
+        );
         assert_eq!(block(REASON)["element"]["initial_value"], "why");
         assert_eq!(block(REASON)["optional"], false);
         assert_eq!(block(INCIDENT)["optional"], true);
@@ -557,7 +630,10 @@ mod tests {
         .unwrap();
         assert_eq!(ok.duration, d(30));
         assert_eq!(ok.reason, "db on fire");
-        assert_eq!(ok.incident.as_deref(), Some("https://incidents.example.com/INC-42"));
+        assert_eq!(
+            ok.incident.as_deref(),
+            Some("https://incidents.example.com/INC-42")
+        );
     }
 
     #[test]
@@ -578,13 +654,22 @@ mod tests {
         assert!(errors[REASON].contains("why"));
         let response = errors_response(&errors);
         assert_eq!(response["response_action"], "errors");
-        assert_eq!(response["errors"][ACCOUNT], "Break glass is not allowed into this account.");
+        assert_eq!(
+            response["errors"][ACCOUNT],
+            "Break glass is not allowed into this account."
+        );
         // Missing fields, a too-long reason, links that would break markup.
-        let errors = validate(&values(&[(REASON, &"x".repeat(501)), (INCIDENT, "https://a|b")]), &choices()).unwrap_err();
+        let errors = validate(
+            &values(&[(REASON, &"x".repeat(501)), (INCIDENT, "https://a|b")]),
+            &choices(),
+        )
+        .unwrap_err();
         assert_eq!(errors.len(), 5, "{errors:?}");
-        assert!(validate(&values(&[(INCIDENT, "http://plain.example")]), &choices())
-            .unwrap_err()
-            .contains_key(INCIDENT));
+        assert!(
+            validate(&values(&[(INCIDENT, "http://plain.example")]), &choices())
+                .unwrap_err()
+                .contains_key(INCIDENT)
+        );
     }
 
     #[test]
@@ -620,6 +705,11 @@ mod tests {
         assert_eq!(home_view["blocks"][4]["elements"][0]["action_id"], END_ACTION);
         assert_eq!(home_view["blocks"][1]["elements"][0]["action_id"], OPEN_ACTION);
         let empty = home(&[], d(60), DateTime::from_timestamp(1_800_000_000, 0).unwrap());
-        assert!(empty["blocks"][3]["text"]["text"].as_str().unwrap().contains("no break-glass access"));
+        assert!(
+            empty["blocks"][3]["text"]["text"]
+                .as_str()
+                .unwrap()
+                .contains("no break-glass access")
+        );
     }
 }
