@@ -147,6 +147,30 @@ pub struct Hold {
     /// Who pressed End access now, when somebody did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_early_by: Option<String>,
+    /// When the hold began (CheckHold's first look).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "optional_timestamp")]
+    pub started_at: Option<DateTime<Utc>>,
+}
+
+mod optional_timestamp {
+    use super::*;
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+        match t {
+            Some(t) => s.serialize_some(&timestamp::format(t)),
+            None => s.serialize_none(),
+        }
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+        let raw: Option<String> = Option::deserialize(d)?;
+        raw.map(|raw| {
+            DateTime::parse_from_rfc3339(&raw)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(serde::de::Error::custom)
+        })
+        .transpose()
+    }
 }
 
 /// What revoke-access did.

@@ -45,8 +45,8 @@ pub struct Deps<'a> {
     pub time_scale: f64,
 }
 
-/// Time as the hold sees it under a time scale: from the grant on, `scale`
-/// times as fast as `real` (break-glass-local's scaled waits).
+/// Time as the hold sees it under a time scale: from the hold's first look
+/// on, `scale` times as fast as `real` (break-glass-local's scaled waits).
 #[derive(Debug)]
 struct Scaled<'a> {
     real: &'a dyn Clock,
@@ -140,9 +140,14 @@ fn why(end: &HoldEnd) -> &'static str {
 /// `CheckHold`.
 pub async fn check(execution: &Execution, deps: &Deps<'_>) -> Result<Hold, HoldError> {
     let key = key_of(execution)?;
+    let started_at = execution
+        .hold
+        .as_ref()
+        .and_then(|h| h.started_at)
+        .unwrap_or_else(|| deps.clock.now());
     let scaled = Scaled {
         real: deps.clock,
-        from: execution.grant()?.granted_at,
+        from: started_at,
         scale: deps.time_scale,
     };
     let clock: &dyn Clock = if deps.time_scale > 1.0 {
@@ -169,6 +174,7 @@ pub async fn check(execution: &Execution, deps: &Deps<'_>) -> Result<Hold, HoldE
                 seconds,
                 until,
                 ended_early_by: None,
+                started_at: Some(started_at),
             }
         }
         HoldCheck::Over(end) => {
@@ -184,6 +190,7 @@ pub async fn check(execution: &Execution, deps: &Deps<'_>) -> Result<Hold, HoldE
                     HoldEnd::EndedEarly(stamp) => Some(stamp.by),
                     _ => None,
                 },
+                started_at: Some(started_at),
             }
         }
     })

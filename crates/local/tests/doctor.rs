@@ -130,6 +130,7 @@ fn render(function_arns: &serde_json::Value) -> String {
         ("revoke_access_arn", "revoke-access"),
         ("report_on_access_arn", "report-on-access"),
         ("notify_arn", "notify"),
+        ("hold_access_arn", "hold-access"),
     ] {
         out = out.replace(
             &format!("${{{placeholder}}}"),
@@ -171,6 +172,7 @@ impl Deployed {
         let function_arns: serde_json::Value = [
             "access-requested",
             "grant-access",
+            "hold-access",
             "revoke-access",
             "report-on-access",
             "reconcile-access",
