@@ -4,7 +4,10 @@
 //! ledger) and local Slack and CloudTrail stand-ins, with the story printed
 //! as it happens. reconcile-access runs beside it (on the schedule, and when
 //! an execution ends ABORTED or FAILED); `--drill abort` stops the execution
-//! during the hold and shows reconcile-access finishing the revoke.
+//! during the hold and shows reconcile-access finishing the revoke;
+//! `--drill slack` asks through `/break-glass` and the modal, and ends the
+//! grant early with End access now (after the refusals a stranger and the
+//! cap meet).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -54,6 +57,12 @@ pub enum Drill {
     /// The execution is stopped by hand (`POST /executions/{name}/stop`)
     /// during the hold: reconcile-access removes what it left behind.
     Abort,
+    /// Everything from Slack but the button: `/break-glass` opens the
+    /// modal, its submission starts the execution; during the hold someone
+    /// else presses End (refused), the requester extends (to the cap, then
+    /// past it: refused), App Home lists the grant, and End access now ends
+    /// it early.
+    Slack,
 }
 
 #[derive(Debug, Clone)]
@@ -101,6 +110,136 @@ pub struct Outcome {
     pub wall: Duration,
     pub slack_user: String,
     pub url: String,
+    /// The Slack drill's steps: what was done, and what Slack showed.
+    pub control: Vec<(String, String)>,
+    /// `views.open` and `views.publish` requests Slack received.
+    pub opened_views: Vec<Value>,
+    pub published_views: Vec<Value>,
+}
+
+/// Somebody else in our workspace (the Slack drill's stranger).
+const STRANGER: &str = "U0STRANGER";
+
+/// Posts `body` to `url` signed like Slack: (status, body).
+async fn post_signed(url: &str, body: &str, now: i64) -> Result<(u16, String), String> {
+    let mut request = reqwest::Client::new().post(url).body(body.to_string());
+    for (k, v) in slack_headers(SIGNING_SECRET, now, body.as_bytes()) {
+        request = request.header(k, v);
+    }
+    let response = request.send().await.map_err(|e| format!("posting to {url}: {e}"))?;
+    let status = response.status().as_u16();
+    Ok((status, response.text().await.unwrap_or_default()))
+}
+
+/// What an answer says to the person (an ephemeral's text, or the body).
+fn said(answer: &str) -> String {
+    serde_json::from_str::<Value>(answer)
+        .ok()
+        .and_then(|v| v["text"].as_str().map(str::to_string))
+        .unwrap_or_else(|| answer.to_string())
+}
+
+/// `application/x-www-form-urlencoded`, as Slack encodes its forms.
+fn form_encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => (b as char).to_string(),
+            b' ' => "+".to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// `/break-glass <text>` as Slack posts it.
+fn command_body(user: &str, text: &str, response_url: &str) -> String {
+    [
+        ("token", "legacy-verification-token"),
+        ("team_id", break_glass_testkit::slack::TEAM_ID),
+        ("team_domain", "example"),
+        ("channel_id", DEMO_CHANNEL),
+        ("channel_name", "incidents"),
+        ("user_id", user),
+        ("user_name", "alice"),
+        ("command", "/break-glass"),
+        ("text", text),
+        ("api_app_id", "A0DEMO"),
+        ("response_url", response_url),
+        ("trigger_id", "13345224609.738474920.8088930838d88f008e0"),
+    ]
+    .iter()
+    .map(|(k, v)| format!("{k}={}", form_encode(v)))
+    .collect::<Vec<_>>()
+    .join("&")
+}
+
+/// The channel the Slack drill's command is typed in.
+const DEMO_CHANNEL: &str = "C0INCIDENTS";
+
+/// The modal `view` submitted by `user` as it was prefilled, with the
+/// incident link typed in.
+fn submission(user: &str, view: &Value) -> Value {
+    let mut values = serde_json::Map::new();
+    for block in view["blocks"].as_array().into_iter().flatten() {
+        let (Some(id), Some(action)) = (block["block_id"].as_str(), block["element"]["action_id"].as_str()) else {
+            continue;
+        };
+        let element = &block["element"];
+        let value = match element["type"].as_str() {
+            Some("static_select") => {
+                serde_json::json!({"type": "static_select", "selected_option": element["initial_option"].clone()})
+            }
+            Some("url_text_input") => {
+                serde_json::json!({"type": "url_text_input", "value": "https://incidents.example.com/INC-7"})
+            }
+            _ => serde_json::json!({"type": "plain_text_input", "value": element["initial_value"].clone()}),
+        };
+        values.insert(id.to_string(), serde_json::json!({ action: value }));
+    }
+    serde_json::json!({
+        "type": "view_submission",
+        "team": {"id": break_glass_testkit::slack::TEAM_ID, "domain": "example"},
+        "user": {"id": user, "username": "alice", "name": "alice", "team_id": break_glass_testkit::slack::TEAM_ID},
+        "api_app_id": "A0DEMO",
+        "trigger_id": "12345.98765.abcd2358fdea",
+        "view": {
+            "id": "VDEMO0001",
+            "type": "modal",
+            "callback_id": view["callback_id"].clone(),
+            "private_metadata": view["private_metadata"].clone(),
+            "blocks": view["blocks"].clone(),
+            "state": {"values": values},
+            "hash": "156663117.cd33ad1f",
+        },
+    })
+}
+
+/// `user` presses button `action` (End or Extend) carrying `value` in the thread.
+fn press(user: &str, action: &str, value: &str, response_url: &str) -> Value {
+    serde_json::json!({
+        "type": "block_actions",
+        "team": {"id": break_glass_testkit::slack::TEAM_ID, "domain": "example"},
+        "user": {"id": user, "username": "someone", "team_id": break_glass_testkit::slack::TEAM_ID},
+        "api_app_id": "A0DEMO",
+        "trigger_id": "12466734323.1395872398.3ad0ba1d3e9e1e2d3f7d1cbb2d3f7e1e",
+        "container": {"type": "message", "message_ts": "1800000001.000100", "channel_id": DEMO_CHANNEL},
+        "channel": {"id": DEMO_CHANNEL, "name": "incidents"},
+        "response_url": response_url,
+        "actions": [{"action_id": action, "block_id": "hold", "value": value, "type": "button", "action_ts": "1800000002.000100"}],
+    })
+}
+
+/// The newest End/Extend button value in the thread's posts.
+fn newest_hold_button(posts: &[Post]) -> Option<String> {
+    posts.iter().rev().find_map(|p| {
+        p.blocks.as_ref()?.as_array()?.iter().find_map(|b| {
+            b["elements"]
+                .as_array()?
+                .iter()
+                .find(|e| e["action_id"] == break_glass_core::slack::control::EXTEND_ACTION)
+                .and_then(|e| e["value"].as_str().map(str::to_string))
+        })
+    })
 }
 
 /// Identity Center whose deletions are always refused.
@@ -201,6 +340,7 @@ pub async fn run(opts: Options) -> Result<Outcome, String> {
         &slack_user,
         (opts.drill != Drill::UnknownUser).then_some(email.as_str()),
     );
+    slack.add_user(STRANGER, Some("someone.else@example.com"));
     let trail = CloudTrailStandIn::start().await;
     let now = SystemClock.now();
     for (i, (source, name, read_only)) in [
@@ -270,6 +410,12 @@ pub async fn run(opts: Options) -> Result<Outcome, String> {
     .collect();
     if function_region != SSO_HOME_REGION {
         env.insert("SSO_REGION", SSO_HOME_REGION.into());
+    }
+    if opts.drill == Drill::Slack {
+        // One Extend reaches the cap: 1 h asked + 1 h = 2 h.
+        env.insert("MAX_DURATION_MINUTES", "120".into());
+        env.insert("EXTEND_MINUTES", "60".into());
+        env.insert("ACCOUNT_NAMES", format!("{ACCOUNT}=Production"));
     }
     if let Some(member) = opts.policy_group {
         let group = format!("oncall-{tag}");
@@ -403,39 +549,65 @@ pub async fn run(opts: Options) -> Result<Outcome, String> {
         ),
     );
 
-    // The click: the seed README's message, "Break Glass Prod", signed like Slack.
-    let body = interaction_body(&seed_click(
-        &slack_user,
-        "1764460800.000100",
-        &slack.response_url("demo"),
-    ));
-    let mut request = reqwest::Client::new()
-        .post(format!("{url}/slack/interactions"))
-        .body(body.clone());
-    for (k, v) in slack_headers(SIGNING_SECRET, clock.now().timestamp(), body.as_bytes()) {
-        request = request.header(k, v);
-    }
-    say(
-        narrate,
-        format!(
-            "\n{} clicks \"Break Glass Prod\" on \"Deployment *ABC* is being rolled back.\"",
-            slack_user
-        ),
-    );
-    let response = request
-        .send()
-        .await
-        .map_err(|e| format!("posting the click: {e}"))?;
-    let click_status = response.status().as_u16();
-    let click_answer = response.text().await.unwrap_or_default();
-    let ephemeral = serde_json::from_str::<Value>(&click_answer)
-        .ok()
-        .and_then(|v| v["text"].as_str().map(str::to_string))
-        .unwrap_or(click_answer.clone());
-    say(
-        narrate,
-        format!("  Slack (only to {slack_user}), HTTP {click_status}: {ephemeral}"),
-    );
+    let mut control: Vec<(String, String)> = Vec::new();
+    let (click_status, click_answer) = if opts.drill == Drill::Slack {
+        // `/break-glass` with what the person knows, in #incidents.
+        let text = format!("{ACCOUNT} BreakGlassAdmin 1h checkout is down, rolling back by hand");
+        say(narrate, format!("\n{slack_user} types: /break-glass {text}"));
+        let (status, answer) = post_signed(
+            &format!("{url}/slack/commands"),
+            &command_body(&slack_user, &text, &slack.response_url("command")),
+            clock.now().timestamp(),
+        )
+        .await?;
+        control.push(("command".into(), format!("HTTP {status}: {}", said(&answer))));
+        let view = slack
+            .opened_views()
+            .last()
+            .map(|o| o["view"].clone())
+            .ok_or_else(|| format!("the command opened no modal (HTTP {status}: {answer})"))?;
+        say(
+            narrate,
+            format!(
+                "  Slack opens the modal (views.open): {} blocks, prefilled from the command",
+                view["blocks"].as_array().map_or(0, Vec::len)
+            ),
+        );
+        say(narrate, format!("{slack_user} adds the incident link and submits the modal"));
+        let (status, answer) = post_signed(
+            &format!("{url}/slack/interactions"),
+            &interaction_body(&submission(&slack_user, &view)),
+            clock.now().timestamp(),
+        )
+        .await?;
+        control.push(("submit".into(), format!("HTTP {status}: {answer}")));
+        say(narrate, format!("  HTTP {status} {answer}(an empty 200 closes the modal)"));
+        (status, answer)
+    } else {
+        // The click: the seed README's message, "Break Glass Prod", signed like Slack.
+        let body = interaction_body(&seed_click(
+            &slack_user,
+            "1764460800.000100",
+            &slack.response_url("demo"),
+        ));
+        say(
+            narrate,
+            format!(
+                "\n{} clicks \"Break Glass Prod\" on \"Deployment *ABC* is being rolled back.\"",
+                slack_user
+            ),
+        );
+        let (click_status, click_answer) =
+            post_signed(&format!("{url}/slack/interactions"), &body, clock.now().timestamp()).await?;
+        say(
+            narrate,
+            format!(
+                "  Slack (only to {slack_user}), HTTP {click_status}: {}",
+                said(&click_answer)
+            ),
+        );
+        (click_status, click_answer)
+    };
 
     let Some(name) = machine.executions().first().map(|e| e.name.clone()) else {
         return Err(format!(
@@ -448,6 +620,7 @@ pub async fn run(opts: Options) -> Result<Outcome, String> {
     let (mut shown_posts, mut last_state, mut assigned_while_holding, mut last_assigned) =
         (0, None, false, None);
     let mut stopped = false;
+    let mut pressed = false;
     let mut last_ledger: Option<LedgerItem> = None;
     let execution = loop {
         let view = machine.execution(&name).ok_or("execution vanished")?;
@@ -525,12 +698,18 @@ pub async fn run(opts: Options) -> Result<Outcome, String> {
             stopped = true;
             continue;
         }
+        if opts.drill == Drill::Slack && assigned_while_holding && !pressed {
+            pressed = true;
+            slack_presses(&url, &slack, &slack_user, clock.as_ref(), narrate, &mut control).await?;
+            continue;
+        }
         if Instant::now() > deadline {
             return Err(format!(
                 "execution {name} still running after 90 s (state {:?})",
                 view.current_state
             ));
         }
+
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     if opts.drill == Drill::Abort {
@@ -660,5 +839,72 @@ pub async fn run(opts: Options) -> Result<Outcome, String> {
         wall,
         slack_user,
         url,
+        control,
+        opened_views: slack.opened_views(),
+        published_views: slack.published_views(),
     })
+}
+
+/// The Slack drill's presses during the hold, each answer recorded.
+async fn slack_presses(
+    url: &str,
+    slack: &SlackStandIn,
+    requester: &str,
+    clock: &dyn Clock,
+    narrate: bool,
+    control: &mut Vec<(String, String)>,
+) -> Result<(), String> {
+    let interactions = format!("{url}/slack/interactions");
+    let button = newest_hold_button(&slack.posts()).ok_or("the granted message has no End/Extend buttons")?;
+    let steps: [(&str, &str, &str); 4] = [
+        ("stranger ends", STRANGER, break_glass_core::slack::control::END_ACTION),
+        ("requester extends", requester, break_glass_core::slack::control::EXTEND_ACTION),
+        ("requester extends again (same button)", requester, break_glass_core::slack::control::EXTEND_ACTION),
+        ("requester extends past the cap", requester, break_glass_core::slack::control::EXTEND_ACTION),
+    ];
+    for (i, (step, who, action)) in steps.into_iter().enumerate() {
+        // The last press uses the button the extension posted (from the new end).
+        let value = if i == 3 {
+            newest_hold_button(&slack.posts()).ok_or("the extension posted no buttons")?
+        } else {
+            button.clone()
+        };
+        say(narrate, format!("\n{who} presses {action} ({step})"));
+        let (status, answer) = post_signed(
+            &interactions,
+            &interaction_body(&press(who, action, &value, &slack.response_url(&format!("press{i}")))),
+            clock.now().timestamp(),
+        )
+        .await?;
+        say(narrate, format!("  Slack (only to {who}), HTTP {status}: {}", said(&answer)));
+        control.push((step.into(), said(&answer)));
+    }
+    // App Home: Slack checks the events URL, then the requester opens it.
+    let challenge = serde_json::json!({"token": "x", "challenge": "3eZbrw1aBm2rZgRNFdxV", "type": "url_verification"});
+    let (status, answer) =
+        post_signed(&format!("{url}/slack/events"), &challenge.to_string(), clock.now().timestamp()).await?;
+    control.push(("url_verification".into(), format!("HTTP {status}: {answer}")));
+    let opened = serde_json::json!({
+        "token": "x", "team_id": break_glass_testkit::slack::TEAM_ID, "api_app_id": "A0DEMO", "type": "event_callback",
+        "event": {"type": "app_home_opened", "user": requester, "channel": "D0DEMO", "tab": "home", "event_ts": "1800000003.000100"},
+        "event_id": "Ev0DEMO", "event_time": 1_800_000_003
+    });
+    let (status, _) = post_signed(&format!("{url}/slack/events"), &opened.to_string(), clock.now().timestamp()).await?;
+    say(narrate, format!("\n{requester} opens App Home: HTTP {status}, {} view(s) published", slack.published_views().len()));
+    control.push(("app_home_opened".into(), format!("HTTP {status}")));
+    say(narrate, format!("\n{requester} presses End access now"));
+    let (status, answer) = post_signed(
+        &interactions,
+        &interaction_body(&press(
+            requester,
+            break_glass_core::slack::control::END_ACTION,
+            &newest_hold_button(&slack.posts()).unwrap_or(button),
+            &slack.response_url("end"),
+        )),
+        clock.now().timestamp(),
+    )
+    .await?;
+    say(narrate, format!("  Slack (only to {requester}), HTTP {status}: {}", said(&answer)));
+    control.push(("requester ends".into(), said(&answer)));
+    Ok(())
 }
