@@ -15,6 +15,8 @@ struct Entry {
 #[derive(Debug, Clone, Default)]
 pub struct InMemoryExecutions {
     entries: Arc<Mutex<Vec<Entry>>>,
+    /// Tokens sent `SendTaskSuccess`, in order.
+    woken: Arc<Mutex<Vec<String>>>,
 }
 
 impl InMemoryExecutions {
@@ -28,6 +30,16 @@ impl InMemoryExecutions {
             name: execution.execution_name.clone(),
             running: true,
         });
+    }
+
+    /// The task tokens woken with `SendTaskSuccess`, in order.
+    pub fn woken(&self) -> Vec<String> {
+        self.woken.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The names of the executions started.
+    pub fn names(&self) -> Vec<String> {
+        self.lock().iter().map(|e| e.name.clone()).collect()
     }
 
     pub fn ended(&self, name: &str) {
@@ -51,6 +63,16 @@ impl Executions for InMemoryExecutions {
         Ok(StartOutcome::Started {
             execution_arn: format!("arn:aws:states:us-east-1:123456789012:execution:test:{name}"),
         })
+    }
+
+    /// A token wakes its task once, as in Step Functions.
+    async fn send_task_success(&self, token: &str, _output: &str) -> Result<bool, PortError> {
+        let mut woken = self.woken.lock().unwrap_or_else(|e| e.into_inner());
+        if woken.iter().any(|t| t == token) {
+            return Ok(false);
+        }
+        woken.push(token.to_string());
+        Ok(true)
     }
 
     async fn status(&self, name: &str) -> Result<Option<ExecutionStatus>, PortError> {
