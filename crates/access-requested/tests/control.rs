@@ -16,7 +16,9 @@ use break_glass_core::clock::ManualClock;
 use break_glass_core::contract::AssignmentSource;
 use break_glass_core::domain::{AccountId, PermissionSetArn};
 use break_glass_core::ledger::{HoldControl, Holder, ItemState, LastChange, LedgerItem, LedgerKey, Origin};
-use break_glass_core::ports::{IdentityCenter, Ledger, PermissionSetInfo, PortError, PortErrorKind, Provisioning};
+use break_glass_core::ports::{
+    IdentityCenter, Ledger, PermissionSetInfo, PortError, PortErrorKind, Provisioning,
+};
 use break_glass_core::slack::SigningSecret;
 use break_glass_core::slack::control::{END_ACTION, EXTEND_ACTION, HoldRef};
 use break_glass_testkit::executions::InMemoryExecutions;
@@ -49,13 +51,23 @@ impl IdentityCenter for Names {
     async fn assigned_users(&self, _: &AccountId, _: &PermissionSetArn) -> Result<Vec<String>, PortError> {
         Err(unused())
     }
-    async fn create_assignment(&self, _: &AccountId, _: &PermissionSetArn, _: &str) -> Result<Provisioning, PortError> {
+    async fn create_assignment(
+        &self,
+        _: &AccountId,
+        _: &PermissionSetArn,
+        _: &str,
+    ) -> Result<Provisioning, PortError> {
         Err(unused())
     }
     async fn creation_status(&self, _: &str) -> Result<Provisioning, PortError> {
         Err(unused())
     }
-    async fn delete_assignment(&self, _: &AccountId, _: &PermissionSetArn, _: &str) -> Result<Provisioning, PortError> {
+    async fn delete_assignment(
+        &self,
+        _: &AccountId,
+        _: &PermissionSetArn,
+        _: &str,
+    ) -> Result<Provisioning, PortError> {
         Err(unused())
     }
     async fn deletion_status(&self, _: &str) -> Result<Provisioning, PortError> {
@@ -121,11 +133,14 @@ impl World {
             ("MAX_DURATION_MINUTES", "120"),
         ];
         env.extend_from_slice(extra);
-        let map: std::collections::HashMap<String, String> =
-            env.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: std::collections::HashMap<String, String> = env
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let config = Config::from_env(&move |k: &str| map.get(k).cloned()).unwrap();
         Self {
-            slack_api: SlackWebApi::new(slack.api_url(), Some(BotToken::new(TOKEN))).with_hooks_url(slack.hooks_url()),
+            slack_api: SlackWebApi::new(slack.api_url(), Some(BotToken::new(TOKEN)))
+                .with_hooks_url(slack.hooks_url()),
             slack,
             config,
             executions: InMemoryExecutions::default(),
@@ -152,6 +167,7 @@ impl World {
                 thread: Some(("C0INCIDENTS".into(), "1800000000.000100".into())),
                 incident: None,
                 requested_at: Some(t(-60)),
+                latest_end: None,
                 control: HoldControl {
                     token: token.map(str::to_string),
                     ..HoldControl::default()
@@ -216,7 +232,9 @@ impl World {
             "response_url": "https://hooks.slack.com/actions/T0001/1/abc",
             "actions": [{"action_id": action, "block_id": "hold", "value": hold_ref(until).value(), "type": "button", "action_ts": "1800000002.000100"}]
         });
-        let answer = self.send("/slack/interactions", &interaction_body(&payload), true).await;
+        let answer = self
+            .send("/slack/interactions", &interaction_body(&payload), true)
+            .await;
         assert_eq!(answer.status_code, 200);
         text(&answer)
     }
@@ -234,7 +252,9 @@ fn body(r: &ApiGatewayV2httpResponse) -> String {
 }
 
 fn text(r: &ApiGatewayV2httpResponse) -> String {
-    serde_json::from_str::<Value>(&body(r)).map(|v| v["text"].as_str().unwrap_or_default().to_string()).unwrap_or_default()
+    serde_json::from_str::<Value>(&body(r))
+        .map(|v| v["text"].as_str().unwrap_or_default().to_string())
+        .unwrap_or_default()
 }
 
 fn form(pairs: &[(&str, &str)]) -> String {
@@ -286,11 +306,26 @@ async fn unsigned_or_malformed_commands_submissions_and_events_change_nothing() 
     }
     for (path, body) in [
         // No trigger: nothing can be opened.
-        ("/slack/commands", form(&[("team_id", "T0001"), ("user_id", REQUESTER), ("command", "/break-glass")])),
+        (
+            "/slack/commands",
+            form(&[
+                ("team_id", "T0001"),
+                ("user_id", REQUESTER),
+                ("command", "/break-glass"),
+            ]),
+        ),
         ("/slack/commands", format!("{}&user_id=U0OTHER", command(""))),
-        ("/slack/interactions", interaction_body(&json!({"type": "view_submission", "view": {"callback_id": "break_glass_request"}}))),
+        (
+            "/slack/interactions",
+            interaction_body(
+                &json!({"type": "view_submission", "view": {"callback_id": "break_glass_request"}}),
+            ),
+        ),
         ("/slack/events", "not json".to_string()),
-        ("/slack/events", r#"{"type":"url_verification","challenge":"a","challenge":"b"}"#.to_string()),
+        (
+            "/slack/events",
+            r#"{"type":"url_verification","challenge":"a","challenge":"b"}"#.to_string(),
+        ),
     ] {
         let answer = w.send(path, &body, true).await;
         assert_eq!(answer.status_code, 400, "{path} {body}: {}", body_of_401(&answer));
@@ -301,7 +336,10 @@ async fn unsigned_or_malformed_commands_submissions_and_events_change_nothing() 
     // Signed and whole: the challenge is answered.
     let answer = w.send("/slack/events", &event, true).await;
     assert_eq!(answer.status_code, 200);
-    assert_eq!(serde_json::from_str::<Value>(&body(&answer)).unwrap()["challenge"], "abc");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body(&answer)).unwrap()["challenge"],
+        "abc"
+    );
 }
 
 fn body_of_401(r: &ApiGatewayV2httpResponse) -> String {
@@ -330,14 +368,22 @@ async fn with_require_reason_the_button_opens_the_modal_and_starts_nothing() {
         "actions": [{"action_id": "break_glass", "block_id": "deploy_123456789012", "type": "button",
                      "value": PERMISSION_SET, "action_ts": "1800000002.000100"}]
     });
-    let answer = w.send("/slack/interactions", &interaction_body(&click), true).await;
+    let answer = w
+        .send("/slack/interactions", &interaction_body(&click), true)
+        .await;
     assert_eq!(answer.status_code, 200);
-    assert!(w.executions.names().is_empty(), "nothing starts before the reason");
+    assert!(
+        w.executions.names().is_empty(),
+        "nothing starts before the reason"
+    );
     let opened = w.slack.opened_views();
     assert_eq!(opened.len(), 1);
     let view = &opened[0]["view"];
     assert_eq!(view["blocks"][1]["element"]["initial_option"]["value"], ACCOUNT);
-    assert_eq!(view["blocks"][2]["element"]["initial_option"]["text"]["text"], "BreakGlassAdmin");
+    assert_eq!(
+        view["blocks"][2]["element"]["initial_option"]["text"]["text"],
+        "BreakGlassAdmin"
+    );
     assert_eq!(view["private_metadata"], r#"{"channel":"C0INCIDENTS"}"#);
 }
 
@@ -350,11 +396,22 @@ async fn a_submission_with_bad_fields_is_answered_on_the_fields_and_starts_nothi
         "duration": {"duration_input": {"type": "static_select", "selected_option": {"value": "240"}}},
         "reason": {"reason_input": {"type": "plain_text_input", "value": " "}}
     });
-    let answer = w.send("/slack/interactions", &interaction_body(&submission(values)), true).await;
+    let answer = w
+        .send(
+            "/slack/interactions",
+            &interaction_body(&submission(values)),
+            true,
+        )
+        .await;
     assert_eq!(answer.status_code, 200);
     let errors: Value = serde_json::from_str(&body(&answer)).unwrap();
     assert_eq!(errors["response_action"], "errors");
-    let fields: Vec<&str> = errors["errors"].as_object().unwrap().keys().map(String::as_str).collect();
+    let fields: Vec<&str> = errors["errors"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     assert_eq!(fields, ["account", "duration", "reason"]);
     assert!(w.executions.names().is_empty());
     assert!(w.slack.posts().is_empty());
@@ -366,7 +423,13 @@ async fn a_submission_with_bad_fields_is_answered_on_the_fields_and_starts_nothi
         "duration": {"duration_input": {"type": "static_select", "selected_option": {"value": "30"}}},
         "reason": {"reason_input": {"type": "plain_text_input", "value": "db on fire"}}
     });
-    let answer = w.send("/slack/interactions", &interaction_body(&submission(values.clone())), true).await;
+    let answer = w
+        .send(
+            "/slack/interactions",
+            &interaction_body(&submission(values.clone())),
+            true,
+        )
+        .await;
     assert_eq!((answer.status_code, body(&answer)), (200, String::new()));
     assert_eq!(w.executions.names().len(), 1);
     let posts = w.slack.posts();
@@ -374,7 +437,13 @@ async fn a_submission_with_bad_fields_is_answered_on_the_fields_and_starts_nothi
     assert_eq!(posts[0].channel, "C0INCIDENTS");
     assert!(posts[0].text.contains("for 30 minutes"), "{}", posts[0].text);
     // Submitted twice (the same modal): nothing new starts.
-    let again = w.send("/slack/interactions", &interaction_body(&submission(values)), true).await;
+    let again = w
+        .send(
+            "/slack/interactions",
+            &interaction_body(&submission(values)),
+            true,
+        )
+        .await;
     assert_eq!(again.status_code, 200);
     assert_eq!(w.executions.names().len(), 1);
 }
@@ -386,15 +455,20 @@ async fn end_is_for_the_requester_or_an_admin_once_and_wakes_the_hold() {
     w.holding(until, Some("token-1")).await;
     let said = w.press(STRANGER, END_ACTION, until).await;
     assert!(said.contains("only the person who broke glass"), "{said}");
-    assert_eq!(w.ledger.item(&key()).unwrap().version, 3, "a refusal writes nothing");
+    assert_eq!(
+        w.ledger.item(&key()).unwrap().version,
+        3,
+        "a refusal writes nothing"
+    );
     assert!(w.executions.woken().is_empty());
 
     let said = w.press(REQUESTER, END_ACTION, until).await;
     assert!(said.starts_with("Ending access now"), "{said}");
     assert_eq!(w.executions.woken(), ["token-1"]);
     assert_eq!(w.holder().control.ended_early.unwrap().by, REQUESTER);
-    assert!(w.slack.posts().iter().any(|p| p.thread_ts.as_deref() == Some("1800000000.000100")
-        && p.text.contains("ended access early")));
+    assert!(w.slack.posts().iter().any(
+        |p| p.thread_ts.as_deref() == Some("1800000000.000100") && p.text.contains("ended access early")
+    ));
     // A double click: nothing more.
     let said = w.press(REQUESTER, END_ACTION, until).await;
     assert!(said.contains("already ending"), "{said}");
@@ -417,10 +491,17 @@ async fn extend_moves_the_end_once_by_the_setting_and_never_past_the_cap() {
     assert!(said.starts_with("Extended"), "to the cap exactly: {said}");
     assert_eq!(w.holder().expires_at, t(7140));
     let said = w.press(REQUESTER, EXTEND_ACTION, t(7140)).await;
-    assert!(said.contains("past the longest break glass allows"), "refused, not clamped: {said}");
+    assert!(
+        said.contains("past the longest break glass allows"),
+        "refused, not clamped: {said}"
+    );
     assert_eq!(w.holder().expires_at, t(7140));
     let thread_buttons: Vec<Value> = w.slack.posts().into_iter().filter_map(|p| p.blocks).collect();
-    assert_eq!(thread_buttons.len(), 2, "each extension posts the new end with its buttons");
+    assert_eq!(
+        thread_buttons.len(),
+        2,
+        "each extension posts the new end with its buttons"
+    );
     let said = w.press(STRANGER, EXTEND_ACTION, t(7140)).await;
     assert!(said.contains("only the person"), "{said}");
 }
@@ -454,7 +535,10 @@ async fn app_home_lists_the_users_running_grants() {
     assert_eq!(published.len(), 1);
     assert_eq!(published[0]["user_id"], REQUESTER);
     let view = published[0]["view"].to_string();
-    assert!(view.contains("BreakGlassAdmin") && view.contains(END_ACTION) && view.contains("db on fire"), "{view}");
+    assert!(
+        view.contains("BreakGlassAdmin") && view.contains(END_ACTION) && view.contains("db on fire"),
+        "{view}"
+    );
     // Somebody else's home shows none of it.
     let mut other = opened.clone();
     other["event"]["user"] = json!(STRANGER);

@@ -303,6 +303,9 @@ fn holder_map(h: &Holder) -> Result<AttributeValue, PortError> {
     if let Some(requested_at) = &h.requested_at {
         m.insert("requested_at".into(), time(requested_at));
     }
+    if let Some(latest_end) = &h.latest_end {
+        m.insert("latest_end".into(), time(latest_end));
+    }
     if h.control != HoldControl::default() {
         // Kept as one JSON string: the control is read and written whole,
         // always with the item, and never queried.
@@ -450,6 +453,7 @@ fn holder_of(v: &AttributeValue) -> Result<Holder, String> {
         },
         incident: optional_string(m, "incident")?,
         requested_at: optional_time(m, "requested_at")?,
+        latest_end: optional_time(m, "latest_end")?,
         control: match optional_string(m, "control")? {
             Some(raw) => serde_json::from_str(&raw).map_err(|e| format!("control: {e}"))?,
             None => HoldControl::default(),
@@ -534,6 +538,7 @@ mod tests {
                     thread: Some(("C0INCIDENT".into(), "1700000000.000100".into())),
                     incident: Some("https://incidents.example.com/42".into()),
                     requested_at: Some(t("2026-11-30T08:59:58Z")),
+                    latest_end: Some(t("2026-11-30T12:59:58Z")),
                     control: break_glass_core::ledger::HoldControl {
                         token: Some("AQB8AAAAKgAAAAMAAAAAAAAAAeMq/token==".into()),
                         ended_early: Some(break_glass_core::ledger::Stamp {
@@ -554,6 +559,7 @@ mod tests {
                     thread: None,
                     incident: None,
                     requested_at: None,
+                    latest_end: None,
                     control: Default::default(),
                 },
             ],

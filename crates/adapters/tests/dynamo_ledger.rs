@@ -57,6 +57,7 @@ fn granting(user: &str) -> LedgerItem {
             thread: Some(("C0INCIDENT".into(), "1700000000.000100".into())),
             incident: Some("https://incidents.example.com/42".into()),
             requested_at: Some(now),
+            latest_end: None,
             control: Default::default(),
         }],
         user_name: "alice@example.com".into(),
@@ -93,6 +94,7 @@ fn held(item: &LedgerItem) -> LedgerItem {
             thread: None,
             incident: None,
             requested_at: None,
+            latest_end: None,
             control: Default::default(),
         });
     })

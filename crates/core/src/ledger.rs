@@ -145,6 +145,11 @@ pub struct Holder {
     /// (then `joined_at` stands in).
     #[serde(default, skip_serializing_if = "Option::is_none", with = "optional_timestamp")]
     pub requested_at: Option<DateTime<Utc>>,
+    /// The latest an Extend may take the hold to, when the policy's rules
+    /// allow less than `MAX_DURATION_MINUTES` (what the rule allowed at
+    /// grant time, from `requested_at`).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "optional_timestamp")]
+    pub latest_end: Option<DateTime<Utc>>,
     /// How the hold is ended early or moved (see [`hold`]).
     #[serde(default)]
     pub control: HoldControl,
@@ -302,6 +307,7 @@ pub struct Claim {
     pub thread: Option<(String, String)>,
     pub incident: Option<String>,
     pub requested_at: Option<DateTime<Utc>>,
+    pub latest_end: Option<DateTime<Utc>>,
 }
 
 impl Claim {
@@ -316,6 +322,7 @@ impl Claim {
             thread: self.thread.clone(),
             incident: self.incident.clone(),
             requested_at: self.requested_at,
+            latest_end: self.latest_end,
             control: HoldControl::default(),
         }
     }
@@ -871,6 +878,7 @@ mod tests {
             thread: None,
             incident: None,
             requested_at: None,
+            latest_end: None,
         }
     }
 

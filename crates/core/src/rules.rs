@@ -393,6 +393,9 @@ impl Wanted<'_> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Allowed {
     pub duration: AccessDuration,
+    /// The longest any rule that covers the request allows: how far an
+    /// Extend may take the grant (from when it was asked for).
+    pub longest: AccessDuration,
     /// The first rule (in order) that allows it.
     pub rule: String,
     /// Every allowing rule's `notify_channel`, each once, sorted.
@@ -525,6 +528,7 @@ impl RuleSet {
             .collect();
         Ok(Allowed {
             duration,
+            longest,
             rule: allowing.first().map(|r| r.name.clone()).unwrap_or_default(),
             notify_channels: channels.into_values().cloned().collect(),
         })

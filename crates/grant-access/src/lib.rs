@@ -331,6 +331,10 @@ async fn grant(execution: &Execution, deps: &Deps<'_>) -> Result<(Grant, Option<
         )),
         incident: request.incident.clone(),
         requested_at: Some(request.requested_at),
+        // A rule allows no Extend past its own longest.
+        latest_end: allowed
+            .as_ref()
+            .map(|a| request.requested_at + a.longest.as_chrono()),
     };
     let (ledger, ic, me) = (
         deps.ledger,

@@ -126,7 +126,10 @@ async fn post_signed(url: &str, body: &str, now: i64) -> Result<(u16, String), S
     for (k, v) in slack_headers(SIGNING_SECRET, now, body.as_bytes()) {
         request = request.header(k, v);
     }
-    let response = request.send().await.map_err(|e| format!("posting to {url}: {e}"))?;
+    let response = request
+        .send()
+        .await
+        .map_err(|e| format!("posting to {url}: {e}"))?;
     let status = response.status().as_u16();
     Ok((status, response.text().await.unwrap_or_default()))
 }
@@ -181,7 +184,8 @@ const DEMO_CHANNEL: &str = "C0INCIDENTS";
 fn submission(user: &str, view: &Value) -> Value {
     let mut values = serde_json::Map::new();
     for block in view["blocks"].as_array().into_iter().flatten() {
-        let (Some(id), Some(action)) = (block["block_id"].as_str(), block["element"]["action_id"].as_str()) else {
+        let (Some(id), Some(action)) = (block["block_id"].as_str(), block["element"]["action_id"].as_str())
+        else {
             continue;
         };
         let element = &block["element"];
@@ -573,7 +577,10 @@ pub async fn run(opts: Options) -> Result<Outcome, String> {
                 view["blocks"].as_array().map_or(0, Vec::len)
             ),
         );
-        say(narrate, format!("{slack_user} adds the incident link and submits the modal"));
+        say(
+            narrate,
+            format!("{slack_user} adds the incident link and submits the modal"),
+        );
         let (status, answer) = post_signed(
             &format!("{url}/slack/interactions"),
             &interaction_body(&submission(&slack_user, &view)),
@@ -581,7 +588,10 @@ pub async fn run(opts: Options) -> Result<Outcome, String> {
         )
         .await?;
         control.push(("submit".into(), format!("HTTP {status}: {answer}")));
-        say(narrate, format!("  HTTP {status} {answer}(an empty 200 closes the modal)"));
+        say(
+            narrate,
+            format!("  HTTP {status} {answer}(an empty 200 closes the modal)"),
+        );
         (status, answer)
     } else {
         // The click: the seed README's message, "Break Glass Prod", signed like Slack.
@@ -597,8 +607,12 @@ pub async fn run(opts: Options) -> Result<Outcome, String> {
                 slack_user
             ),
         );
-        let (click_status, click_answer) =
-            post_signed(&format!("{url}/slack/interactions"), &body, clock.now().timestamp()).await?;
+        let (click_status, click_answer) = post_signed(
+            &format!("{url}/slack/interactions"),
+            &body,
+            clock.now().timestamp(),
+        )
+        .await?;
         say(
             narrate,
             format!(
@@ -857,10 +871,26 @@ async fn slack_presses(
     let interactions = format!("{url}/slack/interactions");
     let button = newest_hold_button(&slack.posts()).ok_or("the granted message has no End/Extend buttons")?;
     let steps: [(&str, &str, &str); 4] = [
-        ("stranger ends", STRANGER, break_glass_core::slack::control::END_ACTION),
-        ("requester extends", requester, break_glass_core::slack::control::EXTEND_ACTION),
-        ("requester extends again (same button)", requester, break_glass_core::slack::control::EXTEND_ACTION),
-        ("requester extends past the cap", requester, break_glass_core::slack::control::EXTEND_ACTION),
+        (
+            "stranger ends",
+            STRANGER,
+            break_glass_core::slack::control::END_ACTION,
+        ),
+        (
+            "requester extends",
+            requester,
+            break_glass_core::slack::control::EXTEND_ACTION,
+        ),
+        (
+            "requester extends again (same button)",
+            requester,
+            break_glass_core::slack::control::EXTEND_ACTION,
+        ),
+        (
+            "requester extends past the cap",
+            requester,
+            break_glass_core::slack::control::EXTEND_ACTION,
+        ),
     ];
     for (i, (step, who, action)) in steps.into_iter().enumerate() {
         // The last press uses the button the extension posted (from the new end).
@@ -872,25 +902,49 @@ async fn slack_presses(
         say(narrate, format!("\n{who} presses {action} ({step})"));
         let (status, answer) = post_signed(
             &interactions,
-            &interaction_body(&press(who, action, &value, &slack.response_url(&format!("press{i}")))),
+            &interaction_body(&press(
+                who,
+                action,
+                &value,
+                &slack.response_url(&format!("press{i}")),
+            )),
             clock.now().timestamp(),
         )
         .await?;
-        say(narrate, format!("  Slack (only to {who}), HTTP {status}: {}", said(&answer)));
+        say(
+            narrate,
+            format!("  Slack (only to {who}), HTTP {status}: {}", said(&answer)),
+        );
         control.push((step.into(), said(&answer)));
     }
     // App Home: Slack checks the events URL, then the requester opens it.
-    let challenge = serde_json::json!({"token": "x", "challenge": "3eZbrw1aBm2rZgRNFdxV", "type": "url_verification"});
-    let (status, answer) =
-        post_signed(&format!("{url}/slack/events"), &challenge.to_string(), clock.now().timestamp()).await?;
+    let challenge =
+        serde_json::json!({"token": "x", "challenge": "3eZbrw1aBm2rZgRNFdxV", "type": "url_verification"});
+    let (status, answer) = post_signed(
+        &format!("{url}/slack/events"),
+        &challenge.to_string(),
+        clock.now().timestamp(),
+    )
+    .await?;
     control.push(("url_verification".into(), format!("HTTP {status}: {answer}")));
     let opened = serde_json::json!({
         "token": "x", "team_id": break_glass_testkit::slack::TEAM_ID, "api_app_id": "A0DEMO", "type": "event_callback",
         "event": {"type": "app_home_opened", "user": requester, "channel": "D0DEMO", "tab": "home", "event_ts": "1800000003.000100"},
         "event_id": "Ev0DEMO", "event_time": 1_800_000_003
     });
-    let (status, _) = post_signed(&format!("{url}/slack/events"), &opened.to_string(), clock.now().timestamp()).await?;
-    say(narrate, format!("\n{requester} opens App Home: HTTP {status}, {} view(s) published", slack.published_views().len()));
+    let (status, _) = post_signed(
+        &format!("{url}/slack/events"),
+        &opened.to_string(),
+        clock.now().timestamp(),
+    )
+    .await?;
+    say(
+        narrate,
+        format!(
+            "\n{requester} opens App Home: HTTP {status}, {} view(s) published",
+            slack.published_views().len()
+        ),
+    );
     control.push(("app_home_opened".into(), format!("HTTP {status}")));
     say(narrate, format!("\n{requester} presses End access now"));
     let (status, answer) = post_signed(
@@ -904,7 +958,10 @@ async fn slack_presses(
         clock.now().timestamp(),
     )
     .await?;
-    say(narrate, format!("  Slack (only to {requester}), HTTP {status}: {}", said(&answer)));
+    say(
+        narrate,
+        format!("  Slack (only to {requester}), HTTP {status}: {}", said(&answer)),
+    );
     control.push(("requester ends".into(), said(&answer)));
     Ok(())
 }

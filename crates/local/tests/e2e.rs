@@ -382,35 +382,66 @@ async fn the_slash_command_modal_end_and_extend_work_from_slack() {
             .unwrap()
             .clone()
     };
-    assert_eq!(block("account")["element"]["initial_option"]["text"]["text"], "Production (123456789012)");
-    assert_eq!(block("permission_set")["element"]["initial_option"]["text"]["text"], "BreakGlassAdmin");
-    assert_eq!(block("duration")["element"]["initial_option"]["text"]["text"], "1 hour");
-    assert_eq!(block("reason")["element"]["initial_value"], "checkout is down, rolling back by hand");
+    assert_eq!(
+        block("account")["element"]["initial_option"]["text"]["text"],
+        "Production (123456789012)"
+    );
+    assert_eq!(
+        block("permission_set")["element"]["initial_option"]["text"]["text"],
+        "BreakGlassAdmin"
+    );
+    assert_eq!(
+        block("duration")["element"]["initial_option"]["text"]["text"],
+        "1 hour"
+    );
+    assert_eq!(
+        block("reason")["element"]["initial_value"],
+        "checkout is down, rolling back by hand"
+    );
     // The submission closed the modal and started the execution with the
     // reason and the incident.
     assert_eq!(step("submit"), "HTTP 200: ");
     let input = &o.execution.input["request"];
     assert_eq!(input["reason"], "checkout is down, rolling back by hand");
     assert_eq!(input["incident"], "https://incidents.example.com/INC-7");
-    assert_eq!(input["slack"]["message_ts"], "VDEMO0001", "the modal names the request");
+    assert_eq!(
+        input["slack"]["message_ts"], "VDEMO0001",
+        "the modal names the request"
+    );
     let first = &o.thread[0];
-    assert!(first.thread_ts.is_none() && first.text.contains("is breaking glass"), "{first:?}");
     assert!(
-        o.thread.iter().any(|p| p.text.contains("*Why:* checkout is down")),
+        first.thread_ts.is_none() && first.text.contains("is breaking glass"),
+        "{first:?}"
+    );
+    assert!(
+        o.thread
+            .iter()
+            .any(|p| p.text.contains("*Why:* checkout is down")),
         "the granted reply says why"
     );
     // Refusals change nothing: access held through them.
-    assert!(step("stranger ends").contains("only the person who broke glass"), "{}", step("stranger ends"));
+    assert!(
+        step("stranger ends").contains("only the person who broke glass"),
+        "{}",
+        step("stranger ends")
+    );
     assert!(o.assigned_while_holding);
     assert!(step("requester extends").starts_with("Extended: access now ends at"));
     assert!(step("requester extends again (same button)").starts_with("Already extended"));
     assert!(step("requester extends past the cap").contains("past the longest break glass allows"));
-    assert!(o.thread.iter().any(|p| p.text.contains("extended access by 1 hour")));
+    assert!(
+        o.thread
+            .iter()
+            .any(|p| p.text.contains("extended access by 1 hour"))
+    );
     // App Home: the challenge answered, the grant listed with its buttons.
     assert!(step("url_verification").contains("3eZbrw1aBm2rZgRNFdxV"));
     let home = &o.published_views.first().expect("views.publish")["view"];
     let text = home.to_string();
-    assert!(text.contains("break_glass_end") && text.contains("BreakGlassAdmin"), "{text}");
+    assert!(
+        text.contains("break_glass_end") && text.contains("BreakGlassAdmin"),
+        "{text}"
+    );
     // End access now: the hold ended early, the revoke verified it gone.
     assert!(step("requester ends").starts_with("Ending access now"));
     assert_eq!(o.execution.status, "SUCCEEDED", "{:?}", o.execution.error);
@@ -419,12 +450,18 @@ async fn the_slash_command_modal_end_and_extend_work_from_slack() {
     assert_eq!(output["revoke"]["verified"], true);
     let revoked = output["revoke"]["revoked_at"].as_str().unwrap();
     let expires = output["grant"]["expires_at"].as_str().unwrap();
-    assert!(revoked < expires, "revoked at {revoked}, before the hour was up ({expires})");
+    assert!(
+        revoked < expires,
+        "revoked at {revoked}, before the hour was up ({expires})"
+    );
     assert!(!o.assigned_after, "the assignment is gone");
     assert!(o.thread.iter().any(|p| p.text.contains("ended access early")));
     assert!(o.thread.iter().any(|p| p.text.contains("Activity report")));
     let subject = o.emails[0]["subject"].as_str().unwrap();
-    assert!(subject.contains("(checkout is down, rolling back by hand)"), "{subject}");
+    assert!(
+        subject.contains("(checkout is down, rolling back by hand)"),
+        "{subject}"
+    );
 }
 
 /// The Slack flow through the compiled binaries: access-requested opens
@@ -436,8 +473,14 @@ async fn the_real_binaries_end_access_early_too() {
     let o = run_with(Drill::Slack, Some(binaries())).await;
     assert_eq!(o.execution.status, "SUCCEEDED", "{:?}", o.execution.error);
     let said: Vec<&str> = o.control.iter().map(|(_, s)| s.as_str()).collect();
-    assert!(said.iter().any(|s| s.contains("only the person who broke glass")), "{said:?}");
-    assert!(said.iter().any(|s| s.starts_with("Ending access now")), "{said:?}");
+    assert!(
+        said.iter().any(|s| s.contains("only the person who broke glass")),
+        "{said:?}"
+    );
+    assert!(
+        said.iter().any(|s| s.starts_with("Ending access now")),
+        "{said:?}"
+    );
     let output = o.execution.output.as_ref().unwrap();
     assert_eq!(output["hold"]["ended_early_by"], o.slack_user.as_str());
     assert_eq!(output["revoke"]["verified"], true);

@@ -54,6 +54,7 @@ struct World {
     sso: SsoAdmin,
     /// Alice's membership of `oncall`, to take away.
     alice_in_oncall: String,
+    ledger: InMemoryLedger,
     clock: ManualClock,
 }
 
@@ -86,6 +87,7 @@ impl World {
             fx,
             slack,
             alice_in_oncall,
+            ledger: InMemoryLedger::default(),
             clock: ManualClock::at_unix(NOW),
         }
     }
@@ -230,7 +232,7 @@ impl World {
             config: &config,
             identity_center: &self.sso,
             directory,
-            ledger: &InMemoryLedger::default(),
+            ledger: &self.ledger,
             slack: &self.slack_api,
             clock: &self.clock,
             rules: &rules,
@@ -315,6 +317,12 @@ async fn the_example_policy_decides_each_click_as_its_rule_says() {
     let execution = w.execution(LEAD, RULE_ACCOUNT).await;
     w.grant(&policy, &w.directory, &execution).await.unwrap();
     assert_eq!(w.assigned(RULE_ACCOUNT).await, 1);
+    // The rule allows two hours: no Extend may take the grant past them.
+    let holder = w.ledger.items()[0].holders[0].clone();
+    assert_eq!(
+        holder.latest_end,
+        Some(execution.request.requested_at + chrono::Duration::minutes(120))
+    );
     let posts = w.slack.posts();
     let security: Vec<_> = posts.iter().filter(|p| p.channel == "C0SECURITY").collect();
     assert_eq!(security.len(), 1, "{posts:?}");

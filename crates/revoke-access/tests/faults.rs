@@ -72,6 +72,7 @@ async fn ledger_after_the_grant(execution: &Execution) -> InMemoryLedger {
         thread: None,
         incident: None,
         requested_at: None,
+        latest_end: None,
     };
     let GrantPlan::Write { item, expected, .. } = plan_grant(None, Some(false), &claim, grant.granted_at)
     else {

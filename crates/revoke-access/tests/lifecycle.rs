@@ -302,6 +302,7 @@ async fn a_grant_waits_for_another_execution_that_is_still_granting() {
         thread: None,
         incident: None,
         requested_at: None,
+        latest_end: None,
     };
     let GrantPlan::Write { item, expected, .. } = plan_grant(None, Some(false), &claim, world.clock.now())
     else {

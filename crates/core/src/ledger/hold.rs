@@ -275,7 +275,10 @@ pub fn plan_extend(
         });
     }
     let wanted = holder.expires_at + by;
-    let cap = holder.requested_at.unwrap_or(holder.joined_at) + longest;
+    let mut cap = holder.requested_at.unwrap_or(holder.joined_at) + longest;
+    if let Some(rule_cap) = holder.latest_end {
+        cap = cap.min(rule_cap);
+    }
     if wanted > cap {
         return Err(ControlRefusal::PastCap { wanted, cap });
     }
@@ -338,6 +341,7 @@ mod tests {
             thread: None,
             incident: None,
             requested_at: Some(t(0)),
+            latest_end: None,
             control: HoldControl::default(),
         }
     }
@@ -559,6 +563,33 @@ mod tests {
                 until: t(10800)
             }
         );
+    }
+
+    #[test]
+    fn a_rule_that_allows_less_caps_extensions_below_the_longest() {
+        let hour = chrono::Duration::hours(1);
+        let mut h = holder("e1", "U1", 3600);
+        h.latest_end = Some(t(5400));
+        let i = item(vec![h]);
+        assert_eq!(
+            plan_extend(Some(&i), "e1", ALICE, t(3600), hour, hour * 4, t(10)),
+            Err(ControlRefusal::PastCap {
+                wanted: t(7200),
+                cap: t(5400)
+            })
+        );
+        assert!(matches!(
+            plan_extend(
+                Some(&i),
+                "e1",
+                ALICE,
+                t(3600),
+                chrono::Duration::minutes(30),
+                hour * 4,
+                t(10)
+            ),
+            Ok(ExtendPlan::Write { .. })
+        ));
     }
 
     #[test]
