@@ -38,7 +38,19 @@
 //! - (f) ending the sessions (the Deny in the session policy, through a
 //!   faulty, slow IAM) never fails or undoes a revoke: every removal that
 //!   answered says whether its sessions were ended, and says "ended" only
-//!   when IAM's default policy version holds the user's Deny then.
+//!   when IAM's default policy version holds the user's Deny then;
+//! - (g) an End access now or Extend pressed by somebody who is neither the
+//!   requester nor an administrator never takes effect;
+//! - (h) End access now recorded during a hold starts the revoke within 15
+//!   minutes of the press (or of the hold's start, if pressed during the
+//!   grant), unless the execution was stopped by hand or its hold could not
+//!   store its token and waited without it (the `HoldWithoutWaking` Wait).
+//!
+//! The hold runs the real hold-access handler (`CheckHold`, and the token's
+//! store for the `Hold` callback task) over the same faulty ledger; End and
+//! Extend are pressed at random times (some by a stranger) through the same
+//! core functions access-requested calls, the End then sending the stored
+//! token to the interpreter's waiting callback as `SendTaskSuccess` does.
 //!
 //! Some executions are stopped by hand (StopExecution) at a random time,
 //! often during a grant or a revoke: no further state runs, no Catch; the

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use break_glass_sim::{Variant, default_jobs, explain_failures, run_seed, run_seeds};
 
-const USAGE: &str = "usage: break-glass-sim [--seeds COUNT] [--from SEED] [--jobs N] [--variant current|legacy|no-revoking-mark|no-tombstone]\n       break-glass-sim [--variant V] --seed N [--trace]";
+const USAGE: &str = "usage: break-glass-sim [--seeds COUNT] [--from SEED] [--jobs N] [--variant current|legacy|no-revoking-mark|no-tombstone|no-wake]\n       break-glass-sim [--variant V] --seed N [--trace]";
 
 struct Args {
     seeds: u64,

@@ -154,7 +154,14 @@ impl Invoker for SimInvoker {
                     clock: &clock,
                     time_scale: 1.0,
                 };
-                let result = hold_access::handle(input, &deps).await.map_err(task_error);
+                // A crash fails the invocation as Lambda reports it; the
+                // function's timeout is 30 s.
+                let result = tokio::select! {
+                    biased;
+                    where_ = inv.crashed() => Err(TaskError::new("Lambda.Unknown", format!("the function died {where_} (simulated)"))),
+                    result = hold_access::handle(input, &deps) => result.map_err(task_error),
+                    () = tokio::time::sleep(Duration::from_secs(30)) => Err(TaskError::new("Sandbox.Timedout", "the function timed out (simulated)")),
+                };
                 match &result {
                     Ok(out) if out.get("hold").is_some() => {
                         w.log(&inv.label, format!("CheckHold -> {}", out["hold"]));
@@ -356,7 +363,16 @@ fn record_event(world: &World, i: usize, event: HistoryEvent) {
     let label = world.label(i);
     match event.kind {
         "StateEntered" => {
-            world.execution(i, |e| e.state = event.state.clone());
+            let at = world.elapsed();
+            world.execution(i, |e| {
+                e.state = event.state.clone();
+                if event.state == "CheckHold" && e.hold_entered.is_none() {
+                    e.hold_entered = Some(at);
+                }
+                if event.state == "HoldWithoutWaking" {
+                    e.hold_fallback = true;
+                }
+            });
             world.log(&label, format!("-> {}", event.state));
         }
         "Waiting" => world.log(
@@ -666,9 +682,14 @@ async fn press_button(world: Arc<World>, i: usize, end: bool, stranger: bool) {
             .await
             .map(|(token, _)| {
                 let woke = token
+                    .filter(|_| world.variant != Variant::NoWake)
                     .map(|t| world.callbacks.send_success(&t, json!({"woken": "end"})).is_ok())
                     .unwrap_or(false);
                 world.stat("ends pressed");
+                let at = world.elapsed();
+                world.execution(i, |e| {
+                    e.end_pressed.get_or_insert(at);
+                });
                 format!("End access now recorded (hold woken: {woke})")
             })
     } else {
@@ -858,8 +879,36 @@ fn check_sessions(world: &World, label: &str, r: &break_glass_core::contract::Re
     }
 }
 
+/// How long after End access now (or after the hold began, if End came
+/// first) the revoke must have started: CheckHold's retries with every
+/// attempt hung to its timeout, the hold's own retries, and Lambda
+/// throttling, with room to spare.
+const END_TO_REVOKE: Duration = Duration::from_secs(900);
+
 fn check_end(world: &World) {
     let executions = world.executions();
+    // (h) End access now ends the hold: unless the execution was stopped by
+    // hand or its hold had to wait without a token, the revoke started soon
+    // after the press.
+    for e in &executions {
+        let (Some(pressed), None, false) = (e.end_pressed, e.aborted, e.hold_fallback) else {
+            continue;
+        };
+        world.stat("ends checked");
+        let from = pressed.max(e.hold_entered.unwrap_or(pressed));
+        match e.closed {
+            Some(closed) if closed <= from + END_TO_REVOKE => {}
+            other => world.violate(
+                'h',
+                format!(
+                    "{}: End access now at {} but the revoke started at {:?}",
+                    e.name,
+                    clock_text(pressed),
+                    other.map(clock_text)
+                ),
+            ),
+        }
+    }
     let (present, standing) = (world.present(), world.standing());
     world.log(
         "end",

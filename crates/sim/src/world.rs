@@ -45,6 +45,9 @@ pub enum Variant {
     /// item was closed: a late `ListAccountAssignments` right after a
     /// verified removal reads as standing access.
     NoTombstone,
+    /// End access now records the end in the ledger but never wakes the
+    /// hold with its token: the hold runs to its time.
+    NoWake,
 }
 
 impl Variant {
@@ -54,6 +57,7 @@ impl Variant {
             Self::Legacy => "legacy",
             Self::NoRevokingMark => "no-revoking-mark",
             Self::NoTombstone => "no-tombstone",
+            Self::NoWake => "no-wake",
         }
     }
 }
@@ -66,8 +70,9 @@ impl std::str::FromStr for Variant {
             "legacy" => Ok(Self::Legacy),
             "no-revoking-mark" => Ok(Self::NoRevokingMark),
             "no-tombstone" => Ok(Self::NoTombstone),
+            "no-wake" => Ok(Self::NoWake),
             other => Err(format!(
-                "unknown variant {other:?} (current, legacy, no-revoking-mark, no-tombstone)"
+                "unknown variant {other:?} (current, legacy, no-revoking-mark, no-tombstone, no-wake)"
             )),
         }
     }
@@ -217,6 +222,13 @@ pub struct ExecutionRecord {
     pub removal_verified: bool,
     /// Reconciler alerts naming it or posted to its thread.
     pub reconciler_alerts: Vec<String>,
+    /// When its hold began (CheckHold first entered).
+    pub hold_entered: Option<Duration>,
+    /// When End access now was recorded for it in the ledger.
+    pub end_pressed: Option<Duration>,
+    /// Its hold could not store its token and waited without it
+    /// (HoldWithoutWaking): End then waits for the hold's end.
+    pub hold_fallback: bool,
 }
 
 impl ExecutionRecord {

@@ -30,6 +30,13 @@ fn the_old_holder_logic_is_caught() {
 }
 
 #[test]
+fn an_end_that_does_not_wake_the_hold_is_caught() {
+    // End access now written to the ledger but the hold left to its time:
+    // the revoke comes at the hold's end, not within minutes of the press.
+    caught(Variant::NoWake, 300);
+}
+
+#[test]
 fn forgetting_when_a_removal_was_verified_is_caught() {
     // A closed break-glass item without its closing time reads a late
     // `ListAccountAssignments` as standing access.
