@@ -27,7 +27,7 @@ use break_glass_core::requester::{
     member_groups,
 };
 use break_glass_core::retry::Backoff;
-use break_glass_core::rules::{Allowed, Wanted};
+use break_glass_core::rules::{Allowed, RuleRefusal, Wanted};
 use break_glass_core::slack::payload::PayloadShape;
 use break_glass_core::slack::signature::{SIGNATURE_HEADER, TIMESTAMP_HEADER, find_header};
 use break_glass_core::slack::{
@@ -227,29 +227,19 @@ pub async fn decide(headers: &[(&str, &[u8])], body: &[u8], deps: &Deps<'_>) -> 
     };
     // REQUIRE_REASON: a button asks in the modal first, prefilled with what
     // the button names (the modal's submission is checked in full).
-    if let (Some(control), Some(trigger_id)) = (&deps.config.control, &click.trigger_id)
-        && control.require_reason
-    {
-        let who = break_glass_core::slack::control::Who {
-            team_id: click.team_id.clone(),
-            workspace: click.workspace.clone(),
-            api_app_id: click.api_app_id.clone(),
-            user_id: click.user_id.clone(),
-            user_name: click.user_name.clone(),
-        };
-        let prefill = break_glass_core::slack::views::Prefill {
-            account: Some(click.account_id.clone()),
-            permission_set: Some(click.permission_set_arn.clone()),
-            duration: click.duration,
-            reason: None,
-        };
-        return Outcome::Answered(Box::new(
-            control::open_modal(deps, &who, trigger_id, |_| prefill, Some(&click.channel_id)).await,
-        ));
+    if deps.config.control.as_ref().is_some_and(|c| c.require_reason) && click.trigger_id.is_some() {
+        return ask_for_a_reason(&click, deps).await;
     }
     let decided = authorise(&click, deps).await;
     let (duration, rule) = match decided {
         Ok(decided) => decided,
+        // A rule would allow it with a reason: ask for one in the modal
+        // rather than refuse (its submission is checked in full again).
+        Err(PolicyViolation::Rules(RulesRefusal::Refused(RuleRefusal::ReasonRequired { .. })))
+            if deps.control.is_some() && click.trigger_id.is_some() =>
+        {
+            return ask_for_a_reason(&click, deps).await;
+        }
         Err(violation) => return Outcome::Refused(click, violation),
     };
     let request = AccessRequest::from_click(&click, duration, deps.clock.now());
@@ -260,6 +250,30 @@ pub async fn decide(headers: &[(&str, &[u8])], body: &[u8], deps: &Deps<'_>) -> 
         rule,
         result,
     }
+}
+
+/// Opens the modal for a button click, prefilled with what the button
+/// names: the reason is asked before anything starts.
+async fn ask_for_a_reason(click: &BreakGlassClick, deps: &Deps<'_>) -> Outcome {
+    let Some(trigger_id) = &click.trigger_id else {
+        return Outcome::Ignored("no trigger to open the modal with".into());
+    };
+    let who = break_glass_core::slack::control::Who {
+        team_id: click.team_id.clone(),
+        workspace: click.workspace.clone(),
+        api_app_id: click.api_app_id.clone(),
+        user_id: click.user_id.clone(),
+        user_name: click.user_name.clone(),
+    };
+    let prefill = break_glass_core::slack::views::Prefill {
+        account: Some(click.account_id.clone()),
+        permission_set: Some(click.permission_set_arn.clone()),
+        duration: click.duration,
+        reason: None,
+    };
+    Outcome::Answered(Box::new(
+        control::open_modal(deps, &who, trigger_id, |_| prefill, Some(&click.channel_id)).await,
+    ))
 }
 
 /// The policy's answer for a click (or a modal's request): the duration
