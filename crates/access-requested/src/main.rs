@@ -8,7 +8,7 @@ use break_glass_adapters::identity_center::SsoAdmin;
 use break_glass_adapters::ledger::DynamoLedger;
 use break_glass_adapters::policy::SsmParameter;
 use break_glass_adapters::slack::{BotToken, DEFAULT_API_URL, SlackWebApi};
-use break_glass_adapters::{in_region, sdk_config, secrets};
+use break_glass_adapters::{function_sdk_config, in_region, secrets};
 use break_glass_core::clock::SystemClock;
 use break_glass_core::config::ProcessEnv;
 use break_glass_core::requester::{LookupCache, PolicyRules};
@@ -20,7 +20,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 async fn main() -> Result<(), lambda_runtime::Error> {
     break_glass_adapters::init_logging();
     let config = Config::from_env(&ProcessEnv)?;
-    let sdk = sdk_config().await;
+    let sdk = function_sdk_config();
     let secret = SigningSecret::new(secrets::resolve_with(&sdk, &config.signing_secret).await?);
     if secret.is_empty() {
         return Err("the Slack signing secret is empty".into());

@@ -21,14 +21,87 @@ pub mod secrets;
 pub mod session_policy;
 pub mod slack;
 
-/// Loads the SDK configuration once per cold start: region, credentials and
-/// endpoint overrides from the standard environment and profile chain, and
-/// [`http_client`] for every client made from it.
+/// Loads the SDK configuration the way people's tools do: region,
+/// credentials and endpoint overrides from the standard environment and
+/// profile chain (SSO, profiles, instance metadata...), and [`http_client`]
+/// for every client made from it. For break-glass-local and `doctor`; the
+/// Lambda functions use [`function_sdk_config`].
 pub async fn sdk_config() -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .http_client(http_client())
         .load()
         .await
+}
+
+/// [`sdk_config`] for the Lambda functions, built from the environment
+/// alone, which is where Lambda puts everything they need (and where
+/// break-glass-local puts it for the binaries): credentials
+/// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`),
+/// `AWS_REGION`, and endpoint overrides (`AWS_ENDPOINT_URL`,
+/// `AWS_ENDPOINT_URL_<SERVICE>`). Not through aws-config's loader: that
+/// links the profile, SSO, web identity, ECS and instance-metadata
+/// providers into every function whether asked or not (about 0.4 MiB each).
+/// Retries are the SDK's standard three attempts; connecting times out after
+/// 3.1 s, as the loader's defaults do.
+pub fn function_sdk_config() -> aws_config::SdkConfig {
+    use aws_config::{BehaviorVersion, Region};
+    use aws_smithy_types::retry::RetryConfig;
+    use aws_smithy_types::timeout::TimeoutConfig;
+    let region = std::env::var("AWS_REGION")
+        .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
+        .ok()
+        .filter(|r| !r.is_empty())
+        .map(Region::new);
+    let mut builder = aws_config::SdkConfig::builder();
+    builder.set_region(region);
+    builder
+        .behavior_version(BehaviorVersion::latest())
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
+            aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
+        ))
+        .identity_cache(aws_config::identity::IdentityCache::lazy().build())
+        .http_client(http_client())
+        .sleep_impl(
+            aws_smithy_async::rt::sleep::default_async_sleep().unwrap_or_else(|| {
+                aws_smithy_async::rt::sleep::SharedAsyncSleep::new(
+                    aws_smithy_async::rt::sleep::TokioSleep::new(),
+                )
+            }),
+        )
+        .time_source(aws_smithy_async::time::SharedTimeSource::default())
+        .retry_config(RetryConfig::standard())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(std::time::Duration::from_millis(3100))
+                .build(),
+        )
+        .service_config(EnvEndpoints)
+        .build()
+}
+
+/// `AWS_ENDPOINT_URL_<SERVICE>`, else `AWS_ENDPOINT_URL`: the SDK's
+/// environment endpoint overrides, read as its loader reads them.
+#[derive(Debug)]
+struct EnvEndpoints;
+
+impl aws_types::service_config::LoadServiceConfig for EnvEndpoints {
+    fn load_config(&self, key: aws_types::service_config::ServiceConfigKey<'_>) -> Option<String> {
+        let service: String = key
+            .service_id()
+            .chars()
+            .map(|c| {
+                if c == ' ' || c == '-' {
+                    '_'
+                } else {
+                    c.to_ascii_uppercase()
+                }
+            })
+            .collect();
+        let specific = format!("{}_{service}", key.env());
+        [specific.as_str(), key.env()]
+            .into_iter()
+            .find_map(|var| std::env::var(var).ok().filter(|v| !v.is_empty()))
+    }
 }
 
 /// The SDK's HTTPS client on hyper 1 and rustls with ring: the one TLS stack

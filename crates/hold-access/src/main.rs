@@ -1,7 +1,7 @@
 //! Wiring only: configuration and clients once per cold start, then the runtime.
 
+use break_glass_adapters::function_sdk_config;
 use break_glass_adapters::ledger::DynamoLedger;
-use break_glass_adapters::sdk_config;
 use break_glass_core::clock::SystemClock;
 use break_glass_core::config::ProcessEnv;
 use hold_access::{Config, Deps, handle};
@@ -12,7 +12,7 @@ use serde_json::Value;
 async fn main() -> Result<(), lambda_runtime::Error> {
     break_glass_adapters::init_logging();
     let config = Config::from_env(&ProcessEnv)?;
-    let sdk = sdk_config().await;
+    let sdk = function_sdk_config();
     let ledger = DynamoLedger::from_sdk(&sdk, &config.ledger_table);
     let deps = Deps {
         ledger: &ledger,

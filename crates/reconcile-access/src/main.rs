@@ -6,7 +6,7 @@ use break_glass_adapters::identity_center::SsoAdmin;
 use break_glass_adapters::ledger::DynamoLedger;
 use break_glass_adapters::session_policy::IamSessionPolicy;
 use break_glass_adapters::slack::{BotToken, SlackWebApi};
-use break_glass_adapters::{in_region, sdk_config, secrets};
+use break_glass_adapters::{function_sdk_config, in_region, secrets};
 use break_glass_core::clock::SystemClock;
 use break_glass_core::config::ProcessEnv;
 use break_glass_core::ports::{Alerts, SessionPolicy};
@@ -18,7 +18,7 @@ use serde_json::Value;
 async fn main() -> Result<(), lambda_runtime::Error> {
     break_glass_adapters::init_logging();
     let config = Config::from_env(&ProcessEnv)?;
-    let sdk = sdk_config().await;
+    let sdk = function_sdk_config();
     // Identity Center answers only in its home region.
     let sso_sdk = in_region(&sdk, config.sso_region.as_deref());
     let token = BotToken::new(secrets::resolve_with(&sdk, &config.slack.bot_token).await?);

@@ -5,7 +5,7 @@ use break_glass_adapters::audit::CloudTrailLookup;
 use break_glass_adapters::audit_logs::LogsInsightsQueries;
 use break_glass_adapters::mailer::Ses;
 use break_glass_adapters::slack::{BotToken, SlackWebApi};
-use break_glass_adapters::{own_account, sdk_config, secrets};
+use break_glass_adapters::{function_sdk_config, own_account, secrets};
 use break_glass_core::clock::SystemClock;
 use break_glass_core::config::ProcessEnv;
 use lambda_runtime::{LambdaEvent, service_fn};
@@ -16,7 +16,7 @@ use serde_json::Value;
 async fn main() -> Result<(), lambda_runtime::Error> {
     break_glass_adapters::init_logging();
     let mut config = Config::from_env(&ProcessEnv)?;
-    let sdk = sdk_config().await;
+    let sdk = function_sdk_config();
     config.own_account = own_account(&sdk).await;
     let token = BotToken::new(secrets::resolve_with(&sdk, &config.slack.bot_token).await?);
     let trail = CloudTrailLookup::new(&sdk, config.audit_role_name.clone());

@@ -3,7 +3,7 @@
 use break_glass_adapters::identity_center::SsoAdmin;
 use break_glass_adapters::ledger::DynamoLedger;
 use break_glass_adapters::session_policy::IamSessionPolicy;
-use break_glass_adapters::{in_region, sdk_config, slack_or_unreachable};
+use break_glass_adapters::{function_sdk_config, in_region, slack_or_unreachable};
 use break_glass_core::clock::SystemClock;
 use break_glass_core::config::ProcessEnv;
 use break_glass_core::ports::SessionPolicy;
@@ -15,7 +15,7 @@ use serde_json::Value;
 async fn main() -> Result<(), lambda_runtime::Error> {
     break_glass_adapters::init_logging();
     let config = Config::from_env(&ProcessEnv)?;
-    let sdk = sdk_config().await;
+    let sdk = function_sdk_config();
     // Without Slack the revoke still runs; its output says the thread was not told.
     let slack = slack_or_unreachable(&sdk, config.slack.as_ref()).await;
     let identity_center = SsoAdmin::from_sdk(
