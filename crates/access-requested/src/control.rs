@@ -20,10 +20,10 @@ use crate::{ControlConfig, Deps, StartResult};
 
 /// How long everything behind one Slack answer may take: Slack gives 3 s,
 /// and a `trigger_id` dies with them.
-const BUDGET: Duration = Duration::from_millis(2200);
+const BUDGET: Duration = Duration::from_millis(1500);
 /// How long naming the permission sets may take before the modal opens
-/// with their ids.
-const NAMES_BUDGET: Duration = Duration::from_millis(700);
+/// with their ids (the trigger dies 3 s after the click).
+const NAMES_BUDGET: Duration = Duration::from_millis(500);
 
 /// What access-requested needs for these, beyond a click's.
 #[derive(Debug, Clone, Copy)]

@@ -227,7 +227,12 @@ pub async fn decide(headers: &[(&str, &[u8])], body: &[u8], deps: &Deps<'_>) -> 
     };
     // REQUIRE_REASON: a button asks in the modal first, prefilled with what
     // the button names (the modal's submission is checked in full).
-    if deps.config.control.as_ref().is_some_and(|c| c.require_reason) && click.trigger_id.is_some() {
+    if deps.config.control.as_ref().is_some_and(|c| c.require_reason) {
+        // Without a trigger nothing can ask: refuse rather than start
+        // without the reason the deployment requires.
+        if click.trigger_id.is_none() || deps.control.is_none() {
+            return Outcome::Refused(click, PolicyViolation::ReasonRequired);
+        }
         return ask_for_a_reason(&click, deps).await;
     }
     let decided = authorise(&click, deps).await;

@@ -546,3 +546,33 @@ async fn app_home_lists_the_users_running_grants() {
     let view = w.slack.published_views()[1]["view"].to_string();
     assert!(view.contains("no break-glass access"), "{view}");
 }
+
+#[tokio::test]
+async fn with_require_reason_the_seeds_button_asks_too_and_a_button_that_cannot_ask_is_refused() {
+    let w = World::new(&[("REQUIRE_REASON", "true")]).await;
+    let seed = break_glass_testkit::seed_click(
+        REQUESTER,
+        "1800000000.000100",
+        "https://hooks.slack.com/actions/T0001/1/abc",
+    );
+    let answer = w
+        .send("/slack/interactions", &interaction_body(&seed), true)
+        .await;
+    assert_eq!(answer.status_code, 200);
+    assert_eq!(
+        w.slack.opened_views().len(),
+        1,
+        "the legacy button's trigger opens the form"
+    );
+    let mut without_trigger = seed.clone();
+    without_trigger.as_object_mut().unwrap().remove("trigger_id");
+    let answer = w
+        .send("/slack/interactions", &interaction_body(&without_trigger), true)
+        .await;
+    assert!(text(&answer).contains("needs a reason"), "{}", text(&answer));
+    assert_eq!(w.slack.opened_views().len(), 1);
+    assert!(
+        w.executions.names().is_empty(),
+        "nothing starts without the reason"
+    );
+}

@@ -167,6 +167,9 @@ pub enum PolicyViolation {
     PolicyUnavailable(PolicyUnavailable),
     #[error("who you are could not be checked in time; try again in a moment")]
     CheckTimedOut,
+    /// `REQUIRE_REASON`, and this click cannot open the form that asks.
+    #[error("break glass needs a reason here, and this button cannot ask for one: use /break-glass")]
+    ReasonRequired,
 }
 
 impl ErrorType for PolicyViolation {

@@ -508,7 +508,8 @@ fn parse_legacy(p: &Object) -> Result<Interaction, PayloadError> {
         permission_set_arn: arn,
         duration: None,
         shape: PayloadShape::InteractiveMessage,
-        trigger_id: None,
+        // Legacy attachments' clicks carry one too (and open modals alike).
+        trigger_id: trigger_id(p)?,
         reason: None,
         incident: None,
     })))
