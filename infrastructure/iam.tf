@@ -72,12 +72,44 @@ data "aws_iam_policy_document" "common" {
   }
 }
 
+# The grant ledger, for every function that keeps it (access-requested,
+# grant-, hold-, revoke- and reconcile-access): a strongly consistent read
+# and a conditional write of one item, on the table only (the open-items
+# index, for Query, is granted where it is read). No dynamodb:LeadingKeys
+# condition: the partition key names the Identity Center user, known only
+# at run time, so it would have to allow every key. DynamoDB decrypts the
+# table key with the caller's rights (the table is encrypted with the
+# module's key; ModuleKey allows that too, this says why the ledger needs
+# it); it generated that key once, at creation, so no kms:GenerateDataKey.
+data "aws_iam_policy_document" "ledger" {
+  statement {
+    sid       = "Ledger"
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem"]
+    resources = [aws_dynamodb_table.ledger.arn]
+  }
+  statement {
+    sid       = "LedgerKey"
+    actions   = ["kms:Decrypt"]
+    resources = [aws_kms_key.this.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["dynamodb.${local.region}.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "kms:EncryptionContext:aws:dynamodb:tableName"
+      values   = [aws_dynamodb_table.ledger.name]
+    }
+  }
+}
+
 # access-requested: start this state machine, look at its executions, read
 # the signing secret; for control from Slack, read the bot token (views.open,
 # views.publish, the thread), the grant ledger (App Home's active grants, End
 # and Extend) and permission set names (the modal), and wake the hold.
 data "aws_iam_policy_document" "access_requested" {
-  source_policy_documents = [data.aws_iam_policy_document.common["access-requested"].json]
+  source_policy_documents = [data.aws_iam_policy_document.common["access-requested"].json, data.aws_iam_policy_document.ledger.json]
   statement {
     sid       = "StartExecution"
     actions   = ["states:StartExecution"]
@@ -111,32 +143,12 @@ data "aws_iam_policy_document" "access_requested" {
     actions   = ["secretsmanager:GetSecretValue"]
     resources = [aws_secretsmanager_secret.bot_token.arn]
   }
-  # The grant ledger, as for grant-access, plus the open-items index: a
+  # The grant ledger (the shared document), plus the open-items index: a
   # user's active grants for App Home.
-  statement {
-    sid       = "Ledger"
-    actions   = ["dynamodb:GetItem", "dynamodb:PutItem"]
-    resources = [aws_dynamodb_table.ledger.arn]
-  }
   statement {
     sid       = "OpenItems"
     actions   = ["dynamodb:Query"]
     resources = ["${aws_dynamodb_table.ledger.arn}/index/open-items"]
-  }
-  statement {
-    sid       = "LedgerKey"
-    actions   = ["kms:Decrypt"]
-    resources = [aws_kms_key.this.arn]
-    condition {
-      test     = "StringEquals"
-      variable = "kms:ViaService"
-      values   = ["dynamodb.${local.region}.amazonaws.com"]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "kms:EncryptionContext:aws:dynamodb:tableName"
-      values   = [aws_dynamodb_table.ledger.name]
-    }
   }
   # End now and Extend wake the hold (hold-access's callback task) with its
   # task token. SendTaskSuccess has no resource-level permissions (IAM
@@ -159,7 +171,7 @@ data "aws_iam_policy_document" "access_requested" {
 # the allowed permission sets in the allowed accounts; find the user; record
 # its hold in the grant ledger.
 data "aws_iam_policy_document" "grant_access" {
-  source_policy_documents = [data.aws_iam_policy_document.common["grant-access"].json]
+  source_policy_documents = [data.aws_iam_policy_document.common["grant-access"].json, data.aws_iam_policy_document.ledger.json]
   statement {
     sid = "Assignments"
     actions = [
@@ -196,34 +208,6 @@ data "aws_iam_policy_document" "grant_access" {
       "arn:${local.partition}:identitystore:::user/*",
     ]
   }
-  # The grant ledger: a strongly consistent read and a conditional write of
-  # one item, on the table only (no Query: the open-items index is the
-  # reconciler's). No dynamodb:LeadingKeys condition: the partition key
-  # names the Identity Center user, known only at run time, so it would
-  # have to allow every key. DynamoDB decrypts the table key with the
-  # caller's rights (the table is encrypted with the module's key; ModuleKey
-  # allows that too, this says why the ledger needs it); it generated that
-  # key once, at creation, so no kms:GenerateDataKey.
-  statement {
-    sid       = "Ledger"
-    actions   = ["dynamodb:GetItem", "dynamodb:PutItem"]
-    resources = [aws_dynamodb_table.ledger.arn]
-  }
-  statement {
-    sid       = "LedgerKey"
-    actions   = ["kms:Decrypt"]
-    resources = [aws_kms_key.this.arn]
-    condition {
-      test     = "StringEquals"
-      variable = "kms:ViaService"
-      values   = ["dynamodb.${local.region}.amazonaws.com"]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "kms:EncryptionContext:aws:dynamodb:tableName"
-      values   = [aws_dynamodb_table.ledger.name]
-    }
-  }
   statement {
     sid       = "BotToken"
     actions   = ["secretsmanager:GetSecretValue"]
@@ -234,7 +218,7 @@ data "aws_iam_policy_document" "grant_access" {
 # revoke-access: give up its hold in the grant ledger; as the last holder,
 # remove and verify.
 data "aws_iam_policy_document" "revoke_access" {
-  source_policy_documents = [data.aws_iam_policy_document.common["revoke-access"].json]
+  source_policy_documents = [data.aws_iam_policy_document.common["revoke-access"].json, data.aws_iam_policy_document.ledger.json]
   statement {
     sid = "Assignments"
     actions = [
@@ -260,27 +244,6 @@ data "aws_iam_policy_document" "revoke_access" {
       resources = [local.management_sso_saml]
     }
   }
-  # The grant ledger, as for grant-access.
-  statement {
-    sid       = "Ledger"
-    actions   = ["dynamodb:GetItem", "dynamodb:PutItem"]
-    resources = [aws_dynamodb_table.ledger.arn]
-  }
-  statement {
-    sid       = "LedgerKey"
-    actions   = ["kms:Decrypt"]
-    resources = [aws_kms_key.this.arn]
-    condition {
-      test     = "StringEquals"
-      variable = "kms:ViaService"
-      values   = ["dynamodb.${local.region}.amazonaws.com"]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "kms:EncryptionContext:aws:dynamodb:tableName"
-      values   = [aws_dynamodb_table.ledger.name]
-    }
-  }
   statement {
     sid       = "BotToken"
     actions   = ["secretsmanager:GetSecretValue"]
@@ -301,28 +264,7 @@ data "aws_iam_policy_document" "revoke_access" {
 # hold-access: the hold, a callback task; it reads and writes the grant's
 # ledger item (End and Extend change the same item).
 data "aws_iam_policy_document" "hold_access" {
-  source_policy_documents = [data.aws_iam_policy_document.common["hold-access"].json]
-  # The grant ledger, as for grant-access.
-  statement {
-    sid       = "Ledger"
-    actions   = ["dynamodb:GetItem", "dynamodb:PutItem"]
-    resources = [aws_dynamodb_table.ledger.arn]
-  }
-  statement {
-    sid       = "LedgerKey"
-    actions   = ["kms:Decrypt"]
-    resources = [aws_kms_key.this.arn]
-    condition {
-      test     = "StringEquals"
-      variable = "kms:ViaService"
-      values   = ["dynamodb.${local.region}.amazonaws.com"]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "kms:EncryptionContext:aws:dynamodb:tableName"
-      values   = [aws_dynamodb_table.ledger.name]
-    }
-  }
+  source_policy_documents = [data.aws_iam_policy_document.common["hold-access"].json, data.aws_iam_policy_document.ledger.json]
 }
 
 # report-on-access: read CloudTrail (through the audit role in each target
@@ -395,7 +337,7 @@ data "aws_iam_policy_document" "report_on_access" {
 # nobody finished (as revoke-access does), note assignments the ledger does
 # not know, ask Step Functions whether holders still run, raise alerts.
 data "aws_iam_policy_document" "reconcile_access" {
-  source_policy_documents = [data.aws_iam_policy_document.common["reconcile-access"].json]
+  source_policy_documents = [data.aws_iam_policy_document.common["reconcile-access"].json, data.aws_iam_policy_document.ledger.json]
   # Sweeps drop expired Denies from the session revocation policies, as
   # the audit role in the allowed accounts.
   dynamic "statement" {
@@ -431,32 +373,11 @@ data "aws_iam_policy_document" "reconcile_access" {
       resources = [local.management_sso_saml]
     }
   }
-  # The grant ledger, as for grant-access, plus the open-items index (the
-  # only Query anyone makes).
-  statement {
-    sid       = "Ledger"
-    actions   = ["dynamodb:GetItem", "dynamodb:PutItem"]
-    resources = [aws_dynamodb_table.ledger.arn]
-  }
+  # The grant ledger (the shared document), plus the open-items index.
   statement {
     sid       = "OpenItems"
     actions   = ["dynamodb:Query"]
     resources = ["${aws_dynamodb_table.ledger.arn}/index/open-items"]
-  }
-  statement {
-    sid       = "LedgerKey"
-    actions   = ["kms:Decrypt"]
-    resources = [aws_kms_key.this.arn]
-    condition {
-      test     = "StringEquals"
-      variable = "kms:ViaService"
-      values   = ["dynamodb.${local.region}.amazonaws.com"]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "kms:EncryptionContext:aws:dynamodb:tableName"
-      values   = [aws_dynamodb_table.ledger.name]
-    }
   }
   statement {
     sid       = "DescribeExecution"

@@ -8,21 +8,18 @@
 #![allow(clippy::unwrap_used)]
 
 use access_requested::{Config, ControlDeps, Deps, handle};
-use async_trait::async_trait;
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use aws_lambda_events::encodings::Body;
 use break_glass_adapters::slack::{BotToken, SlackWebApi};
 use break_glass_core::clock::ManualClock;
 use break_glass_core::contract::AssignmentSource;
-use break_glass_core::domain::{AccountId, PermissionSetArn};
 use break_glass_core::ledger::{HoldControl, Holder, ItemState, LastChange, LedgerItem, LedgerKey, Origin};
-use break_glass_core::ports::{
-    IdentityCenter, Ledger, PermissionSetInfo, PortError, PortErrorKind, Provisioning,
-};
+use break_glass_core::ports::Ledger;
 use break_glass_core::slack::SigningSecret;
 use break_glass_core::slack::control::{END_ACTION, EXTEND_ACTION, HoldRef};
 use break_glass_testkit::executions::InMemoryExecutions;
 use break_glass_testkit::ledger::InMemoryLedger;
+use break_glass_testkit::names::NamesOnly;
 use break_glass_testkit::slack::SlackStandIn;
 use break_glass_testkit::{interaction_body, slack_headers};
 use chrono::{DateTime, Utc};
@@ -37,49 +34,6 @@ const REQUESTER: &str = "U0ALICE";
 const ADMIN: &str = "U0ADMIN";
 const STRANGER: &str = "U0MALLORY";
 const EXECUTION: &str = "bg-U0ALICE-123456789012-abc-g1";
-
-/// Names permission sets; nothing else is asked of it here.
-#[derive(Debug)]
-struct Names;
-
-fn unused() -> PortError {
-    PortError::new(PortErrorKind::Other, "sso", "test", "not used")
-}
-
-#[async_trait]
-impl IdentityCenter for Names {
-    async fn assigned_users(&self, _: &AccountId, _: &PermissionSetArn) -> Result<Vec<String>, PortError> {
-        Err(unused())
-    }
-    async fn create_assignment(
-        &self,
-        _: &AccountId,
-        _: &PermissionSetArn,
-        _: &str,
-    ) -> Result<Provisioning, PortError> {
-        Err(unused())
-    }
-    async fn creation_status(&self, _: &str) -> Result<Provisioning, PortError> {
-        Err(unused())
-    }
-    async fn delete_assignment(
-        &self,
-        _: &AccountId,
-        _: &PermissionSetArn,
-        _: &str,
-    ) -> Result<Provisioning, PortError> {
-        Err(unused())
-    }
-    async fn deletion_status(&self, _: &str) -> Result<Provisioning, PortError> {
-        Err(unused())
-    }
-    async fn permission_set(&self, _: &PermissionSetArn) -> Result<PermissionSetInfo, PortError> {
-        Ok(PermissionSetInfo {
-            name: "BreakGlassAdmin".into(),
-            session_duration: Some("PT1H".into()),
-        })
-    }
-}
 
 struct World {
     config: Config,
@@ -203,7 +157,6 @@ impl World {
             "body": body, "isBase64Encoded": false
         }))
         .unwrap();
-        let names = Names;
         let deps = Deps {
             config: &self.config,
             secret: &SigningSecret::new(SECRET),
@@ -214,7 +167,7 @@ impl World {
             control: self.config.control.as_ref().map(|c| ControlDeps {
                 config: c,
                 ledger: &self.ledger,
-                identity_center: &names,
+                identity_center: &NamesOnly,
             }),
         };
         handle(event, &deps).await

@@ -17,13 +17,11 @@ use async_trait::async_trait;
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use break_glass_core::clock::ManualClock;
 use break_glass_core::contract::Execution;
-use break_glass_core::domain::{AccountId, PermissionSetArn, SlackUserId};
-use break_glass_core::ports::{
-    ExecutionStatus, Executions, IdentityCenter, PermissionSetInfo, PortError, PortErrorKind, Provisioning,
-    Slack, SlackProfile, StartOutcome,
-};
+use break_glass_core::domain::SlackUserId;
+use break_glass_core::ports::{ExecutionStatus, Executions, PortError, Slack, SlackProfile, StartOutcome};
 use break_glass_core::slack::SigningSecret;
 use break_glass_testkit::ledger::InMemoryLedger;
+use break_glass_testkit::names::NamesOnly;
 use break_glass_testkit::{interaction_body, slack_headers};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as RunnerConfig, TestRunner};
@@ -83,48 +81,6 @@ impl Slack for QuietSlack {
     }
     async fn publish_home(&self, _: &SlackUserId, _: &Value) -> Result<(), PortError> {
         Ok(())
-    }
-}
-
-#[derive(Debug)]
-struct Names;
-
-fn unused() -> PortError {
-    PortError::new(PortErrorKind::Other, "sso", "fuzz", "not used")
-}
-
-#[async_trait]
-impl IdentityCenter for Names {
-    async fn assigned_users(&self, _: &AccountId, _: &PermissionSetArn) -> Result<Vec<String>, PortError> {
-        Err(unused())
-    }
-    async fn create_assignment(
-        &self,
-        _: &AccountId,
-        _: &PermissionSetArn,
-        _: &str,
-    ) -> Result<Provisioning, PortError> {
-        Err(unused())
-    }
-    async fn creation_status(&self, _: &str) -> Result<Provisioning, PortError> {
-        Err(unused())
-    }
-    async fn delete_assignment(
-        &self,
-        _: &AccountId,
-        _: &PermissionSetArn,
-        _: &str,
-    ) -> Result<Provisioning, PortError> {
-        Err(unused())
-    }
-    async fn deletion_status(&self, _: &str) -> Result<Provisioning, PortError> {
-        Err(unused())
-    }
-    async fn permission_set(&self, _: &PermissionSetArn) -> Result<PermissionSetInfo, PortError> {
-        Ok(PermissionSetInfo {
-            name: "BreakGlassAdmin".into(),
-            session_duration: None,
-        })
     }
 }
 
@@ -390,7 +346,7 @@ fn mutated_commands_events_and_submissions_start_nothing_outside_policy() {
                 control: config.control.as_ref().map(|c| ControlDeps {
                     config: c,
                     ledger: &ledger,
-                    identity_center: &Names,
+                    identity_center: &NamesOnly,
                 }),
             };
             let body = body(&case);

@@ -390,8 +390,20 @@ fn actions_needed_by(main: &str, code: &str) -> BTreeSet<String> {
 /// Every action a function's role policy allows (its statements, dynamic
 /// ones included), limited to services the code talks to.
 fn actions_allowed(function: &str) -> BTreeSet<String> {
-    let mut statements =
-        statements_of(&terraform("iam.tf")["data"]["aws_iam_policy_document"][function.replace('-', "_")]);
+    let iam = terraform("iam.tf");
+    let doc = &iam["data"]["aws_iam_policy_document"][function.replace('-', "_")];
+    let mut statements = statements_of(doc);
+    // The documents it is built on besides the common one (the ledger's).
+    for source in doc["source_policy_documents"].as_array().into_iter().flatten() {
+        let source = source.as_str().unwrap_or_default();
+        if let Some(name) = source
+            .strip_prefix("${data.aws_iam_policy_document.")
+            .and_then(|s| s.strip_suffix(".json}"))
+            .filter(|n| !n.starts_with("common"))
+        {
+            statements.extend(statements_of(&iam["data"]["aws_iam_policy_document"][name]));
+        }
+    }
     // What checking the policy's rules adds (policy.tf), when they are set.
     statements.extend(statements_of(
         &terraform("policy.tf")["data"]["aws_iam_policy_document"]

@@ -152,7 +152,8 @@ pub struct Hold {
     pub started_at: Option<DateTime<Utc>>,
 }
 
-mod optional_timestamp {
+/// [`timestamp`] for an optional field (`None` is left out or `null`).
+pub mod optional_timestamp {
     use super::*;
     use serde::{Deserializer, Serializer};
 

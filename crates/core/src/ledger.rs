@@ -34,7 +34,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::contract::{AssignmentSource, timestamp};
+use crate::contract::{AssignmentSource, optional_timestamp, timestamp};
 use crate::domain::{AccountId, PermissionSetArn};
 
 pub mod hold;
@@ -221,27 +221,6 @@ pub struct LedgerItem {
 
 fn is_zero(n: &u32) -> bool {
     *n == 0
-}
-
-mod optional_timestamp {
-    use super::*;
-    use serde::{Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
-        match t {
-            Some(t) => s.serialize_some(&timestamp::format(t)),
-            None => s.serialize_none(),
-        }
-    }
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
-        let raw: Option<String> = Option::deserialize(d)?;
-        raw.map(|raw| {
-            DateTime::parse_from_rfc3339(&raw)
-                .map(|t| t.with_timezone(&Utc))
-                .map_err(serde::de::Error::custom)
-        })
-        .transpose()
-    }
 }
 
 impl LedgerItem {

@@ -13,6 +13,7 @@ pub mod ledger;
 pub mod logs_insights;
 pub mod mail;
 pub mod moto;
+pub mod names;
 pub mod refusing;
 pub mod runtime_api;
 pub mod slack;
