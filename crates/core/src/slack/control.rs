@@ -227,6 +227,23 @@ pub(crate) fn parse_submission(p: &Object) -> Result<Interaction, PayloadError> 
     })))
 }
 
+/// Who sent a body that names its workspace at the top level (`team_id`,
+/// `enterprise_id`, `api_app_id`: slash commands and Events API callbacks).
+fn flat_who(p: &Object, user_id: SlackUserId, user_name: String) -> Result<Who, PayloadError> {
+    let team_id: SlackTeamId = required(string(p, "team_id", "team_id")?, "team_id")?.parse()?;
+    let enterprise: Option<SlackEnterpriseId> = id(p, "enterprise_id", "enterprise_id")?;
+    Ok(Who {
+        team_id: team_id.clone(),
+        workspace: WorkspaceIds {
+            teams: vec![team_id],
+            enterprises: enterprise.into_iter().collect(),
+        },
+        api_app_id: id(p, "api_app_id", "api_app_id")?,
+        user_id,
+        user_name,
+    })
+}
+
 // ------------------------------------------------------------ slash command
 
 /// `/break-glass`, as Slack posts it (a form, not a JSON payload).
@@ -271,9 +288,9 @@ pub fn parse_command(body: &[u8]) -> Result<Command, PayloadError> {
             return Err(PayloadError::EncodedFieldName);
         }
     }
-    let team_id: SlackTeamId = required(string(&p, "team_id", "team_id")?, "team_id")?.parse()?;
-    let enterprise: Option<SlackEnterpriseId> = id(&p, "enterprise_id", "enterprise_id")?;
     let user_id: SlackUserId = required(string(&p, "user_id", "user_id")?, "user_id")?.parse()?;
+    let user_name = clip(string(&p, "user_name", "user_name")?.unwrap_or_default());
+    let who = flat_who(&p, user_id, user_name)?;
     let command = required(string(&p, "command", "command")?, "command")?.to_string();
     let trigger_id = trigger_id(&p)?.ok_or(PayloadError::MissingField("trigger_id"))?;
     // Commands answer on …/commands/…, under the same host as every other.
@@ -286,16 +303,7 @@ pub fn parse_command(body: &[u8]) -> Result<Command, PayloadError> {
         });
     }
     Ok(Command {
-        who: Who {
-            team_id: team_id.clone(),
-            workspace: WorkspaceIds {
-                teams: vec![team_id],
-                enterprises: enterprise.into_iter().collect(),
-            },
-            api_app_id: id(&p, "api_app_id", "api_app_id")?,
-            user_id,
-            user_name: clip(string(&p, "user_name", "user_name")?.unwrap_or_default()),
-        },
+        who,
         command,
         text: text.to_string(),
         // Commands from a DM or a private conversation still carry an id;
@@ -356,19 +364,10 @@ pub fn parse_event(body: &[u8]) -> Result<Event, PayloadError> {
             if string(event, "tab", "event.tab")?.is_some_and(|t| t != "home") {
                 return Ok(Event::Ignored("the messages tab".into()));
             }
-            let team_id: SlackTeamId = required(string(&p, "team_id", "team_id")?, "team_id")?.parse()?;
-            let enterprise: Option<SlackEnterpriseId> = id(&p, "enterprise_id", "enterprise_id")?;
+            let user_id: SlackUserId =
+                required(string(event, "user", "event.user")?, "event.user")?.parse()?;
             Ok(Event::HomeOpened {
-                who: Who {
-                    team_id: team_id.clone(),
-                    workspace: WorkspaceIds {
-                        teams: vec![team_id],
-                        enterprises: enterprise.into_iter().collect(),
-                    },
-                    api_app_id: id(&p, "api_app_id", "api_app_id")?,
-                    user_id: required(string(event, "user", "event.user")?, "event.user")?.parse()?,
-                    user_name: String::new(),
-                },
+                who: flat_who(&p, user_id, String::new())?,
             })
         }
         other => Ok(Event::Ignored(format!(
