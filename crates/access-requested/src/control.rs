@@ -461,12 +461,7 @@ fn refusal(e: ControlError) -> (&'static str, String, Option<String>, Thread) {
 /// Block Kit ignores the HTTP body.
 async fn reply(deps: &Deps<'_>, click: &ControlClick, outcome: &'static str, text: &str) -> Answer {
     if let Some(url) = &click.response_url {
-        let sent = deps.slack.respond_ephemeral(url, text);
-        match tokio::time::timeout(Duration::from_millis(1500), sent).await {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => tracing::warn!(%error, "could not answer through response_url"),
-            Err(_) => tracing::warn!("response_url answer timed out"),
-        }
+        crate::answer_privately(deps.slack, url, text).await;
     }
     Answer::ephemeral(outcome, text)
 }

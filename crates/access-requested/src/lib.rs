@@ -473,15 +473,20 @@ async fn respond(outcome: &Outcome, deps: &Deps<'_>) -> ApiGatewayV2httpResponse
             // told through response_url. Legacy attachments read the body, so
             // posting to response_url as well would say everything twice.
             if let Some(url) = block_kit_response_url(outcome) {
-                let reply = deps.slack.respond_ephemeral(url, &words);
-                match tokio::time::timeout(Duration::from_millis(1500), reply).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(error)) => tracing::warn!(%error, "could not answer through response_url"),
-                    Err(_) => tracing::warn!("response_url answer timed out"),
-                }
+                answer_privately(deps.slack, url, &words).await;
             }
             json(200, &message::ephemeral(&words))
         }
+    }
+}
+
+/// Tells the clicker alone through `response_url`, within 1.5 s (Slack's
+/// 3 s include everything else); a failure is logged, never fatal.
+pub(crate) async fn answer_privately(slack: &dyn Slack, url: &str, text: &str) {
+    match tokio::time::timeout(Duration::from_millis(1500), slack.respond_ephemeral(url, text)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => tracing::warn!(%error, "could not answer through response_url"),
+        Err(_) => tracing::warn!("response_url answer timed out"),
     }
 }
 

@@ -463,7 +463,12 @@ fn capture_logs(captured: &Captured) -> tracing::subscriber::DefaultGuard {
         .with_max_level(tracing::Level::TRACE)
         .with_writer(move || writer.clone())
         .finish();
-    tracing::subscriber::set_default(subscriber)
+    let guard = tracing::subscriber::set_default(subscriber);
+    // Another test's thread may have cached a callsite's interest as
+    // "never" (it had no subscriber) while this one was registering: ask
+    // every callsite again, now that this thread has one.
+    tracing::callsite::rebuild_interest_cache();
+    guard
 }
 
 impl std::io::Write for Captured {

@@ -96,17 +96,11 @@ impl Ledger for DynamoLedger {
                 .expression_attribute_names("#v", "version")
                 .expression_attribute_values(":expected", AttributeValue::N(version.to_string())),
         };
-        match request.send().await {
-            Ok(_) => Ok(Written::Done),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(Written::Stale)
-            }
-            Err(err) => Err(classify(SERVICE, "PutItem", err)),
-        }
+        Ok(if landed(request.send().await)? {
+            Written::Done
+        } else {
+            Written::Stale
+        })
     }
 
     async fn note_drift(&self, key: &LedgerKey, now: DateTime<Utc>) -> Result<bool, PortError> {
@@ -127,17 +121,7 @@ impl Ledger for DynamoLedger {
             .expression_attribute_values(":day_ago", AttributeValue::N(day_ago.to_string()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(err) => Err(classify(SERVICE, "PutItem", err)),
-        }
+        landed(result)
     }
 
     async fn take_lease(
@@ -169,17 +153,7 @@ impl Ledger for DynamoLedger {
             .expression_attribute_values(":me", AttributeValue::S(owner.to_string()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(err) => Err(classify(SERVICE, "PutItem", err)),
-        }
+        landed(result)
     }
 
     async fn end_lease(&self, name: &str, owner: &str) -> Result<(), PortError> {
@@ -195,17 +169,8 @@ impl Ledger for DynamoLedger {
             .expression_attribute_values(":me", AttributeValue::S(owner.to_string()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(err) => Err(classify(SERVICE, "PutItem", err)),
-        }
+        // Not ours (any more): nothing to give back.
+        landed(result).map(|_| ())
     }
 
     async fn open_items(&self) -> Result<Vec<LedgerItem>, PortError> {
@@ -320,6 +285,24 @@ fn holder_map(h: &Holder) -> Result<AttributeValue, PortError> {
         m.insert("control".into(), s(json));
     }
     Ok(AttributeValue::M(m))
+}
+
+/// Whether a conditional `PutItem` landed: `false` when its condition
+/// failed, an error for anything else.
+fn landed<T>(
+    result: Result<T, aws_sdk_dynamodb::error::SdkError<aws_sdk_dynamodb::operation::put_item::PutItemError>>,
+) -> Result<bool, PortError> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+        {
+            Ok(false)
+        }
+        Err(err) => Err(classify(SERVICE, "PutItem", err)),
+    }
 }
 
 /// The attributes stored for `item`, derived ones included.

@@ -416,9 +416,7 @@ pub async fn acquire(
 ) -> Result<Acquired, LedgerError> {
     let key = &claim.key;
     for _ in 0..LEDGER_ROUNDS {
-        let item = with_retries(clock, limits.api, || ledger.get(key))
-            .await
-            .map_err(LedgerError::Port)?;
+        let item = get(ledger, clock, limits, key).await?;
         let listed = if grant_needs_listing(item.as_ref()) {
             Some(
                 is_assigned(
@@ -489,9 +487,7 @@ pub async fn mark_granted(
     me: &str,
 ) -> Result<(), LedgerError> {
     for _ in 0..LEDGER_ROUNDS {
-        let item = with_retries(clock, limits.api, || ledger.get(key))
-            .await
-            .map_err(LedgerError::Port)?;
+        let item = get(ledger, clock, limits, key).await?;
         let Some(item) = item else {
             return Err(contended("mark_granted"));
         };
@@ -529,9 +525,7 @@ pub async fn release(
     me: &str,
 ) -> Result<Released, LedgerError> {
     for _ in 0..LEDGER_ROUNDS {
-        let item = with_retries(clock, limits.api, || ledger.get(key))
-            .await
-            .map_err(LedgerError::Port)?;
+        let item = get(ledger, clock, limits, key).await?;
         match plan_release(item.as_ref(), me, clock.now()) {
             ReleasePlan::Done(released) => return Ok(released),
             ReleasePlan::Busy {
@@ -651,9 +645,7 @@ async fn remove(
         ));
     }
     for _ in 0..LEDGER_ROUNDS {
-        let item = with_retries(clock, limits.api, || ledger.get(key))
-            .await
-            .map_err(LedgerError::Port)?;
+        let item = get(ledger, clock, limits, key).await?;
         // Not ours to close any more: our lease ran out and someone else
         // took the removal over (and maybe finished it). The deletion we
         // verified stands.
@@ -666,6 +658,18 @@ async fn remove(
         }
     }
     Err(contended("close"))
+}
+
+/// The item, read strongly consistent, with the API retries `limits` allow.
+async fn get(
+    ledger: &dyn Ledger,
+    clock: &dyn Clock,
+    limits: Limits,
+    key: &LedgerKey,
+) -> Result<Option<LedgerItem>, LedgerError> {
+    with_retries(clock, limits.api, || ledger.get(key))
+        .await
+        .map_err(LedgerError::Port)
 }
 
 async fn put(
@@ -698,9 +702,7 @@ pub async fn check_hold(
 ) -> Result<HoldCheck, LedgerError> {
     use crate::ledger::hold::{CheckPlan, plan_check};
     for _ in 0..LEDGER_ROUNDS {
-        let item = with_retries(clock, limits.api, || ledger.get(key))
-            .await
-            .map_err(LedgerError::Port)?;
+        let item = get(ledger, clock, limits, key).await?;
         match plan_check(item.as_ref(), me, clock.now()) {
             CheckPlan::Hold { seconds, until } => return Ok(HoldCheck::Hold { seconds, until }),
             CheckPlan::Over { why, write: None } => return Ok(HoldCheck::Over(why)),
@@ -738,9 +740,7 @@ pub async fn register_hold(
 ) -> Result<Registered, LedgerError> {
     use crate::ledger::hold::{RegisterPlan, plan_register};
     for _ in 0..LEDGER_ROUNDS {
-        let item = with_retries(clock, limits.api, || ledger.get(key))
-            .await
-            .map_err(LedgerError::Port)?;
+        let item = get(ledger, clock, limits, key).await?;
         match plan_register(item.as_ref(), me, token, clock.now()) {
             RegisterPlan::Stored => return Ok(Registered::Stored),
             RegisterPlan::Wake(why) => return Ok(Registered::Wake(why)),
@@ -782,9 +782,9 @@ pub async fn end_hold(
     presser: crate::ledger::hold::Presser<'_>,
 ) -> Result<(Option<String>, Thread), ControlError> {
     for _ in 0..LEDGER_ROUNDS {
-        let item = with_retries(clock, limits.api, || ledger.get(key))
+        let item = get(ledger, clock, limits, key)
             .await
-            .map_err(|e| ControlError::Ledger(LedgerError::Port(e)))?;
+            .map_err(ControlError::Ledger)?;
         let plan = crate::ledger::hold::plan_end(item.as_ref(), me, presser, clock.now())
             .map_err(ControlError::Refused)?;
         if put(ledger, clock, limits, &plan.item, Some(plan.expected))
@@ -815,9 +815,9 @@ pub async fn extend_hold(
 ) -> Result<(DateTime<Utc>, bool, Thread), ControlError> {
     use crate::ledger::hold::{ExtendPlan, plan_extend};
     for _ in 0..LEDGER_ROUNDS {
-        let item = with_retries(clock, limits.api, || ledger.get(key))
+        let item = get(ledger, clock, limits, key)
             .await
-            .map_err(|e| ControlError::Ledger(LedgerError::Port(e)))?;
+            .map_err(ControlError::Ledger)?;
         let thread = item.as_ref().and_then(|i| thread_of(i, me));
         match plan_extend(item.as_ref(), me, presser, from, by, longest, clock.now())
             .map_err(ControlError::Refused)?

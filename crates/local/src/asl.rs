@@ -79,7 +79,7 @@ pub struct Callbacks {
 
 impl Callbacks {
     /// A fresh token for `execution`'s `state`, and what its callback sends.
-    fn expect(&self, execution: &str, state: &str) -> (String, tokio::sync::oneshot::Receiver<Value>) {
+    fn register(&self, execution: &str, state: &str) -> (String, tokio::sync::oneshot::Receiver<Value>) {
         let n = self.issued.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let token = format!("{execution}/{state}/{n}");
         let (tx, rx) = tokio::sync::oneshot::channel();
@@ -957,7 +957,7 @@ pub async fn execute(
                         let (token, woken) = match (callback, invoker.callbacks()) {
                             (true, Some(callbacks)) => {
                                 let execution = context["Execution"]["Name"].as_str().unwrap_or_default();
-                                let (token, rx) = callbacks.expect(execution, &name);
+                                let (token, rx) = callbacks.register(execution, &name);
                                 (Some(token), Some(rx))
                             }
                             _ => (None, None),
